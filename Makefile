@@ -1,0 +1,67 @@
+# l2wg — see README.md. Every target is phony; `make test` installs what the
+# tests need on a fresh Debian machine (as root).
+
+GO       ?= go
+VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+BIN      := bin/l2wg
+FUZZTIME ?= 30s
+# Tools the network-namespace tests drive. Debian package: command.
+TEST_TOOLS := iputils-ping:ping iperf3:iperf3 wireguard-tools:wg arping:arping
+
+.PHONY: all build test unit e2e bench fuzz demo lint fmt-check vet deps clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/l2wg
+
+# deps installs the test tools that are missing (apt-get, needs root).
+deps:
+	@missing=""; for t in $(TEST_TOOLS); do \
+		command -v $${t#*:} >/dev/null 2>&1 || missing="$$missing $${t%%:*}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# test: formatting, vet, unit tests with the race detector, fuzz seed corpora,
+# and the end-to-end tests in network namespaces (root).
+test: deps fmt-check vet
+	$(GO) test -race -count=1 ./frag/... ./bridge/... ./stp/... ./tunnel/... ./tap/...
+	$(GO) test -count=1 -timeout 15m ./cmd/...
+
+unit: fmt-check vet
+	$(GO) test -race -count=1 ./frag/... ./bridge/... ./stp/... ./tunnel/...
+
+e2e: deps
+	$(GO) test -count=1 -timeout 15m -run E2E -v ./cmd/l2wg
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./frag/... ./bridge/... ./tunnel/...
+
+fuzz:
+	@for pkg in ./frag ./stp ./cmd/l2wg; do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+demo: deps build
+	$(GO) run ./cmd/l2wg/internal/demo -l2wg $(BIN)
+
+lint: fmt-check vet
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,102 @@
+// Command l2wg is a userspace Layer-2 VPN: a learning switch with its own
+// spanning tree whose ports are a TAP device and every WireGuard peer of an
+// embedded wireguard-go device.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time: -ldflags "-X main.version=$(git describe)".
+var version = "dev"
+
+const usage = `usage: l2wg <command> [arguments]
+
+commands:
+  up -c node.toml      run the switch in the foreground until SIGINT/SIGTERM
+  check -c node.toml   validate a config and its key files, change nothing
+  genkey               print a new private key (as wg genkey)
+  pubkey               read a private key on stdin, print its public key (as wg pubkey)
+  version              print the version
+`
+
+// exitError carries an exit status; its message, if any, is printed.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func main() {
+	err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	if err == nil {
+		return
+	}
+	code := 1
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+		err = ee.err
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "l2wg: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return &exitError{code: 2}
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "up":
+		path, err := configFlag("up", rest, stderr)
+		if err != nil {
+			return err
+		}
+		return cmdUp(path, stderr)
+	case "check":
+		path, err := configFlag("check", rest, stderr)
+		if err != nil {
+			return err
+		}
+		if _, err := loadConfig(path); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: ok\n", path)
+		return nil
+	case "genkey":
+		return cmdGenkey(stdout, stderr)
+	case "pubkey":
+		return cmdPubkey(stdin, stdout)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "l2wg %s\n", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "l2wg: unknown command %q\n\n%s", cmd, usage)
+		return &exitError{code: 2}
+	}
+}
+
+// configFlag parses "-c file" for a subcommand.
+func configFlag(name string, args []string, stderr io.Writer) (string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "/etc/l2wg/node.toml", "config `file`")
+	if err := fs.Parse(args); err != nil {
+		return "", &exitError{code: 2}
+	}
+	if fs.NArg() > 0 {
+		return "", &exitError{code: 2, err: fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))}
+	}
+	return *path, nil
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"crypto/sha256"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/l2wg/l2wg/bridge"
+	"github.com/l2wg/l2wg/frag"
+	"github.com/l2wg/l2wg/tap"
+	"github.com/l2wg/l2wg/tunnel"
+)
+
+// tapBatch is how many frames the TAP reader hands the switch at once.
+const tapBatch = 32
+
+// node is one running l2wg: the switch, its TAP port and the tunnel.
+type node struct {
+	cfg *nodeConfig
+	log *slog.Logger
+
+	br    *bridge.Bridge
+	tap   *tap.Device
+	tapID bridge.PortID
+	tun   *tunnel.Tunnel
+
+	fatalCh chan error
+	done    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// tapPort is the TAP as a switch port.
+type tapPort struct {
+	dev           *tap.Device
+	log           *slog.Logger
+	writeErrors   atomic.Uint64
+	lastErrLogged atomic.Int64
+}
+
+var _ bridge.Port = (*tapPort)(nil)
+var _ bridge.Port = (*tunnel.PeerPort)(nil)
+
+// WriteFrames writes each frame, with its offload header, to the TAP.
+func (p *tapPort) WriteFrames(frames []bridge.Frame) {
+	for i := range frames {
+		if err := p.dev.WriteFrame((*tap.VNetHdr)(&frames[i].Offload), frames[i].Data); err != nil {
+			p.writeErrors.Add(1)
+			now := time.Now().UnixNano()
+			if last := p.lastErrLogged.Load(); now-last > int64(time.Second) && p.lastErrLogged.CompareAndSwap(last, now) {
+				p.log.Debug("write to tap failed", "err", err, "errors", p.writeErrors.Load())
+			}
+		}
+	}
+}
+
+// tapMAC derives the TAP's MAC from the node's public key: stable across
+// restarts, locally administered, and starting with 0xfe so that a Linux
+// bridge never adopts it as its own address (a bridge takes the lowest port
+// MAC), as libvirt does for its vnet TAPs.
+func tapMAC(publicKey [32]byte) [6]byte {
+	sum := sha256.Sum256(append([]byte("l2wg tap mac\x00"), publicKey[:]...))
+	return [6]byte{0xfe, sum[0], sum[1], sum[2], sum[3], sum[4]}
+}
+
+// startNode opens the TAP, builds the switch and brings up the tunnel. On
+// error everything already made is undone.
+func startNode(cfg *nodeConfig, log *slog.Logger) (n *node, err error) {
+	n = &node{cfg: cfg, log: log, done: make(chan struct{}), fatalCh: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			n.close()
+		}
+	}()
+	n.br = bridge.New(bridge.Config{
+		AgeingTime: cfg.AgeingTime,
+		MaxEntries: cfg.MaxFDBEntries,
+		Logger:     log,
+	})
+
+	pub := tunnel.PublicKey(cfg.PrivateKey)
+	n.tap, err = tap.Open(tap.Config{
+		Name:       cfg.TAPName,
+		MTU:        cfg.TAPMTU,
+		MAC:        tapMAC(pub),
+		Persistent: cfg.TAPPersistent,
+		Bridge:     cfg.TAPBridge,
+		Offload:    cfg.TAPOffload,
+	})
+	if err != nil {
+		return n, err
+	}
+	n.tapID = n.br.AddPort(n.tap.Name(), &tapPort{dev: n.tap, log: log})
+	if cfg.IsolateHost {
+		n.refreshHostFilter()
+	}
+
+	n.tun, err = tunnel.New(tunnel.Config{
+		PrivateKey: cfg.PrivateKey,
+		ListenPort: cfg.ListenPort,
+		MTU:        cfg.TunnelMTU,
+		Reassembly: frag.Config{
+			Timeout:         cfg.ReassemblyTimeout,
+			MaxBytesPerPeer: cfg.ReassemblyPeerBytes,
+			MaxBytesTotal:   cfg.ReassemblyTotalBytes,
+		},
+		Logger: log,
+	}, n.br)
+	if err != nil {
+		return n, err
+	}
+	for _, pc := range cfg.Peers {
+		if _, err := n.tun.AddPeer(pc); err != nil {
+			return n, err
+		}
+	}
+	if err := n.tun.Up(); err != nil {
+		return n, err
+	}
+
+	n.wg.Add(2)
+	go n.routineReadFromTAP()
+	go n.routineHousekeeping()
+	return n, nil
+}
+
+// routineReadFromTAP moves frames from the TAP into the switch in batches.
+func (n *node) routineReadFromTAP() {
+	defer n.wg.Done()
+	bufs := make([][]byte, tapBatch)
+	for i := range bufs {
+		bufs[i] = make([]byte, frag.MaxFrameLen)
+	}
+	hdrs := make([]tap.VNetHdr, tapBatch)
+	sizes := make([]int, tapBatch)
+	frames := make([]bridge.Frame, tapBatch)
+	for {
+		count, err := n.tap.ReadFrames(bufs, hdrs, sizes)
+		for i := 0; i < count; i++ {
+			frames[i] = bridge.Frame{Offload: hdrs[i], Data: bufs[i][:sizes[i]]}
+		}
+		if count > 0 {
+			n.br.Input(n.tapID, frames[:count])
+		}
+		if err != nil {
+			select {
+			case <-n.done:
+			default:
+				n.log.Error("read from tap failed; stopping", "tap", n.tap.Name(), "err", err)
+				n.fatal(err)
+			}
+			return
+		}
+	}
+}
+
+// routineHousekeeping ages the forwarding database and follows the host
+// bridge's MAC for host isolation.
+func (n *node) routineHousekeeping() {
+	defer n.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-tick.C:
+			n.br.Sweep()
+			if n.cfg.IsolateHost {
+				n.refreshHostFilter()
+			}
+		}
+	}
+}
+
+// refreshHostFilter keeps frames from the hypervisor's own network stack off
+// the VM segment: their source MAC is the host bridge's (or, without a
+// bridge, the TAP's own).
+func (n *node) refreshHostFilter() {
+	deny := []bridge.MAC{bridge.MAC(n.tap.MAC())}
+	if mac, ok, err := n.tap.BridgeMAC(); err == nil && ok {
+		deny = append(deny, bridge.MAC(mac))
+	}
+	n.br.SetSourceFilter(n.tapID, slices.Compact(deny))
+}
+
+// fatal reports a data-path failure that stops the node (see Fatal).
+func (n *node) fatal(err error) {
+	select {
+	case n.fatalCh <- err:
+	default:
+	}
+}
+
+// Fatal delivers a failure of the data path after which the node cannot work.
+func (n *node) Fatal() <-chan error { return n.fatalCh }
+
+// close stops everything: first the tunnel (which unblocks ports waiting on
+// its queue), then the TAP (which unblocks its reader), then the goroutines.
+func (n *node) close() {
+	select {
+	case <-n.done:
+		return
+	default:
+	}
+	close(n.done)
+	if n.tun != nil {
+		n.tun.Close()
+	}
+	if n.tap != nil {
+		if err := n.tap.Close(); err != nil {
+			n.log.Warn("close tap", "tap", n.cfg.TAPName, "err", err)
+		}
+	}
+	n.wg.Wait()
+}
+
+func (n *node) summary() []any {
+	return []any{
+		"tap", n.tap.Name(), "mtu", n.cfg.TAPMTU, "bridge", n.cfg.TAPBridge,
+		"offload", n.tap.Offload(), "listen_port", n.cfg.ListenPort,
+		"tunnel_mtu", n.cfg.TunnelMTU, "label", n.tun.Self(), "peers", len(n.cfg.Peers),
+		"pid", os.Getpid(),
+	}
+}

@@ -1,0 +1,56 @@
+package tunnel
+
+import (
+	"encoding/base64"
+	"sync/atomic"
+	"time"
+
+	"github.com/l2wg/l2wg/bridge"
+)
+
+// PeerConfig describes one WireGuard peer.
+type PeerConfig struct {
+	Name      string
+	PublicKey [32]byte
+	// Endpoint is "host:port" (IPv4, [IPv6] or a DNS name); empty when the
+	// peer dials us. A DNS name is resolved when the peer is added, and again
+	// in the background until it resolves.
+	Endpoint            string
+	PersistentKeepalive time.Duration
+}
+
+// PeerPort is one WireGuard peer as a port of the switch.
+type PeerPort struct {
+	t     *Tunnel
+	cfg   PeerConfig
+	label Label
+	id    bridge.PortID
+
+	txFrames, txDropped atomic.Uint64
+}
+
+var _ bridge.Port = (*PeerPort)(nil)
+
+// WriteFrames queues frames for the peer. It blocks while the tunnel's queue
+// is full and copies every frame, so it retains nothing.
+func (p *PeerPort) WriteFrames(frames []bridge.Frame) {
+	for i := range frames {
+		if !p.t.vtun.enqueue(p.label, &frames[i].Offload, frames[i].Data) {
+			p.txDropped.Add(uint64(len(frames) - i))
+			return
+		}
+		p.txFrames.Add(1)
+	}
+}
+
+// Name is the peer's configured name.
+func (p *PeerPort) Name() string { return p.cfg.Name }
+
+// PortID is the peer's port on the switch.
+func (p *PeerPort) PortID() bridge.PortID { return p.id }
+
+// Label is the peer's routing label.
+func (p *PeerPort) Label() Label { return p.label }
+
+// PublicKey is the peer's key in base64, as wg prints it.
+func (p *PeerPort) PublicKey() string { return base64.StdEncoding.EncodeToString(p.cfg.PublicKey[:]) }

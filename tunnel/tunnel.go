@@ -1,0 +1,374 @@
+package tunnel
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/curve25519"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+
+	"github.com/l2wg/l2wg/bridge"
+	"github.com/l2wg/l2wg/frag"
+)
+
+// DefaultMTU is the tunnel MTU: the largest inner packet wireguard-go sends.
+// 1420 + 80 bytes of WireGuard, UDP and IPv6 overhead fit a 1500-byte underlay.
+const DefaultMTU = 1420
+
+// MinMTU is the smallest tunnel MTU l2wg accepts (IPv4's minimum datagram).
+const MinMTU = 576
+
+// Switch is what the tunnel needs of the learning switch.
+type Switch interface {
+	AddPort(name string, p bridge.Port) bridge.PortID
+	RemovePort(id bridge.PortID)
+	Input(in bridge.PortID, frames []bridge.Frame)
+}
+
+// Config configures a Tunnel.
+type Config struct {
+	PrivateKey [32]byte
+	ListenPort int // 0: a random port
+	MTU        int // 0: DefaultMTU
+	Reassembly frag.Config
+	// Bind is wireguard-go's UDP transport; nil means conn.NewDefaultBind()
+	// (sendmmsg/recvmmsg with UDP GSO/GRO). Tests pass conn/bindtest binds.
+	Bind   conn.Bind
+	Logger *slog.Logger
+}
+
+// Tunnel is the embedded wireguard-go device and its peer ports.
+type Tunnel struct {
+	log   *slog.Logger
+	sw    Switch
+	dev   *device.Device
+	vtun  *virtualTUN
+	reasm *frag.Reassembler
+	self  Label
+
+	mu      sync.Mutex                          // protects peers and serialises changes to byLabel
+	peers   map[[32]byte]*PeerPort              // by public key
+	byLabel atomic.Pointer[map[Label]*PeerPort] // read lock-free on the receive path
+
+	rxPool sync.Pool // *rxScratch
+
+	rxMalformed, rxUnknownPeer atomic.Uint64
+
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+type rxScratch struct {
+	frames []bridge.Frame
+	held   []frag.Frame
+}
+
+// PublicKey derives the public key of a WireGuard private key.
+func PublicKey(private [32]byte) [32]byte {
+	var pub [32]byte
+	curve25519.ScalarBaseMult(&pub, &private)
+	return pub
+}
+
+// New creates the wireguard-go device, configured with the private key and
+// listen port, and registers nothing with the switch until peers are added.
+// Call Up to start it.
+func New(cfg Config, sw Switch) (*Tunnel, error) {
+	if cfg.MTU == 0 {
+		cfg.MTU = DefaultMTU
+	}
+	if cfg.MTU < MinMTU || cfg.MTU > 65535 {
+		return nil, fmt.Errorf("tunnel mtu %d: must be between %d and 65535", cfg.MTU, MinMTU)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Bind == nil {
+		cfg.Bind = conn.NewDefaultBind()
+	}
+	t := &Tunnel{
+		log:   cfg.Logger,
+		sw:    sw,
+		self:  LabelOf(PublicKey(cfg.PrivateKey)),
+		reasm: frag.NewReassembler(cfg.Reassembly),
+		peers: make(map[[32]byte]*PeerPort),
+		done:  make(chan struct{}),
+	}
+	empty := map[Label]*PeerPort{}
+	t.byLabel.Store(&empty)
+	t.rxPool.New = func() any {
+		return &rxScratch{frames: make([]bridge.Frame, 0, batchSize), held: make([]frag.Frame, 0, batchSize)}
+	}
+	t.vtun = newVirtualTUN(cfg.MTU, t.self)
+	t.vtun.receive = t.receive
+	t.dev = device.NewDevice(t.vtun, cfg.Bind, wgLogger(cfg.Logger))
+	uapi := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", hex.EncodeToString(cfg.PrivateKey[:]), cfg.ListenPort)
+	if err := t.dev.IpcSet(uapi); err != nil {
+		t.dev.Close()
+		return nil, fmt.Errorf("configure wireguard device: %w", err)
+	}
+	t.wg.Add(1)
+	go t.routineExpireReassembly()
+	return t, nil
+}
+
+// Up starts the device: it binds the listen port and begins handshakes.
+func (t *Tunnel) Up() error {
+	if err := t.dev.Up(); err != nil {
+		return fmt.Errorf("start wireguard device: %w", err)
+	}
+	return nil
+}
+
+// Self is this node's routing label.
+func (t *Tunnel) Self() Label { return t.self }
+
+// AddPeer configures a WireGuard peer and adds it to the switch as a port.
+func (t *Tunnel) AddPeer(pc PeerConfig) (*PeerPort, error) {
+	label := LabelOf(pc.PublicKey)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.peers[pc.PublicKey]; ok {
+		return nil, fmt.Errorf("peer %q: public key already configured", pc.Name)
+	}
+	if label == t.self {
+		return nil, fmt.Errorf("peer %q: its label %s equals this node's: is it our own public key?", pc.Name, label)
+	}
+	if other := (*t.byLabel.Load())[label]; other != nil {
+		return nil, fmt.Errorf("peer %q: label %s collides with peer %q; regenerate one of the keys", pc.Name, label, other.cfg.Name)
+	}
+	p := &PeerPort{t: t, cfg: pc, label: label}
+
+	var endpoint netip.AddrPort
+	if pc.Endpoint != "" {
+		ep, err := resolveEndpoint(pc.Endpoint)
+		if err != nil {
+			t.log.Warn("peer endpoint does not resolve yet; retrying in the background", "peer", pc.Name, "endpoint", pc.Endpoint, "err", err)
+			t.wg.Add(1)
+			go t.routineResolveEndpoint(p)
+		}
+		endpoint = ep
+	}
+	if err := t.dev.IpcSet(peerUAPI(pc, label, endpoint)); err != nil {
+		return nil, fmt.Errorf("peer %q: configure wireguard: %w", pc.Name, err)
+	}
+	p.id = t.sw.AddPort(pc.Name, p)
+	t.peers[pc.PublicKey] = p
+	t.storeLabelsLocked()
+	t.log.Info("peer added", "peer", pc.Name, "label", label, "endpoint", pc.Endpoint)
+	return p, nil
+}
+
+// RemovePeer removes a peer from WireGuard and from the switch.
+func (t *Tunnel) RemovePeer(publicKey [32]byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.peers[publicKey]
+	if p == nil {
+		return errors.New("no such peer")
+	}
+	if err := t.dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", hex.EncodeToString(publicKey[:]))); err != nil {
+		return fmt.Errorf("peer %q: remove from wireguard: %w", p.cfg.Name, err)
+	}
+	delete(t.peers, publicKey)
+	t.storeLabelsLocked()
+	t.sw.RemovePort(p.id)
+	t.reasm.DropPeer(p.label.key())
+	t.log.Info("peer removed", "peer", p.cfg.Name)
+	return nil
+}
+
+// Peers returns the peer ports.
+func (t *Tunnel) Peers() []*PeerPort {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ps := make([]*PeerPort, 0, len(t.peers))
+	for _, p := range t.peers {
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// ReassemblyStats reports the reassembly counters.
+func (t *Tunnel) ReassemblyStats() frag.Stats { return t.reasm.Stats() }
+
+// Close stops the device and every goroutine of the tunnel.
+func (t *Tunnel) Close() error {
+	select {
+	case <-t.done:
+		return nil
+	default:
+	}
+	close(t.done)
+	t.dev.Close()
+	t.wg.Wait()
+	return nil
+}
+
+func (t *Tunnel) storeLabelsLocked() {
+	m := make(map[Label]*PeerPort, len(t.peers))
+	for _, p := range t.peers {
+		m[p.label] = p
+	}
+	t.byLabel.Store(&m)
+}
+
+// receive takes a batch of decrypted packets from wireguard-go, reassembles
+// frames and hands them to the switch, in order, per source port.
+func (t *Tunnel) receive(bufs [][]byte, offset int) {
+	now := time.Now()
+	labels := *t.byLabel.Load()
+	s := t.rxPool.Get().(*rxScratch)
+	var from *PeerPort
+	for _, b := range bufs {
+		src, chunk, ok := parseLabelHeader(b[offset:])
+		if !ok {
+			t.rxMalformed.Add(1)
+			continue
+		}
+		p := labels[src]
+		if p == nil {
+			t.rxUnknownPeer.Add(1)
+			continue
+		}
+		f, ok := t.reasm.Add(src.key(), chunk, now)
+		if !ok {
+			continue
+		}
+		if p != from && len(s.frames) > 0 {
+			t.deliver(from, s)
+		}
+		from = p
+		s.frames = append(s.frames, bridge.Frame{Offload: f.Offload, Data: f.Data})
+		s.held = append(s.held, f)
+	}
+	if len(s.frames) > 0 {
+		t.deliver(from, s)
+	}
+	t.rxPool.Put(s)
+}
+
+func (t *Tunnel) deliver(from *PeerPort, s *rxScratch) {
+	t.sw.Input(from.id, s.frames)
+	for _, f := range s.held {
+		t.reasm.Release(f)
+	}
+	clear(s.frames)
+	clear(s.held)
+	s.frames = s.frames[:0]
+	s.held = s.held[:0]
+}
+
+func (t *Tunnel) routineExpireReassembly() {
+	defer t.wg.Done()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.done:
+			return
+		case now := <-tick.C:
+			t.reasm.Expire(now)
+		}
+	}
+}
+
+// routineResolveEndpoint retries a peer's DNS endpoint until it resolves,
+// the peer is removed or the tunnel closes.
+func (t *Tunnel) routineResolveEndpoint(p *PeerPort) {
+	defer t.wg.Done()
+	retry := time.NewTicker(5 * time.Second)
+	defer retry.Stop()
+	for {
+		select {
+		case <-t.done:
+			return
+		case <-retry.C:
+		}
+		t.mu.Lock()
+		current := t.peers[p.cfg.PublicKey] == p
+		t.mu.Unlock()
+		if !current {
+			return
+		}
+		ep, err := resolveEndpoint(p.cfg.Endpoint)
+		if err != nil {
+			t.log.Debug("peer endpoint still does not resolve", "peer", p.cfg.Name, "endpoint", p.cfg.Endpoint, "err", err)
+			continue
+		}
+		uapi := fmt.Sprintf("public_key=%s\nupdate_only=true\nendpoint=%s\n", hex.EncodeToString(p.cfg.PublicKey[:]), ep)
+		if err := t.dev.IpcSet(uapi); err != nil {
+			t.log.Warn("set peer endpoint", "peer", p.cfg.Name, "err", err)
+			continue
+		}
+		t.log.Info("peer endpoint resolved", "peer", p.cfg.Name, "endpoint", ep)
+		return
+	}
+}
+
+func peerUAPI(pc PeerConfig, label Label, endpoint netip.AddrPort) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "public_key=%s\n", hex.EncodeToString(pc.PublicKey[:]))
+	if endpoint.IsValid() {
+		fmt.Fprintf(&b, "endpoint=%s\n", endpoint)
+	}
+	fmt.Fprintf(&b, "persistent_keepalive_interval=%d\n", int(pc.PersistentKeepalive/time.Second))
+	fmt.Fprintf(&b, "replace_allowed_ips=true\nallowed_ip=%s/32\n", label.Addr())
+	return b.String()
+}
+
+// SplitEndpoint checks the form of "host:port" and returns its parts.
+func SplitEndpoint(s string) (host string, port uint16, err error) {
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, err
+	}
+	if h == "" {
+		return "", 0, errors.New("missing host")
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil || n == 0 {
+		return "", 0, fmt.Errorf("port %q: must be a number between 1 and 65535", p)
+	}
+	return h, uint16(n), nil
+}
+
+// resolveEndpoint turns "host:port" into an address, resolving DNS names
+// (IPv4 preferred, as wg does).
+func resolveEndpoint(s string) (netip.AddrPort, error) {
+	host, port, err := SplitEndpoint(s)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if addr, err := netip.ParseAddr(host); err == nil {
+		return netip.AddrPortFrom(addr.Unmap(), port), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if len(addrs) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%s: no addresses", host)
+	}
+	best := addrs[0]
+	for _, a := range addrs {
+		if a.Unmap().Is4() {
+			best = a
+			break
+		}
+	}
+	return netip.AddrPortFrom(best.Unmap(), port), nil
+}
