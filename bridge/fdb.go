@@ -1,0 +1,223 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// fdb is the forwarding database: which port each source address was last
+// seen on, and when.
+type fdb struct {
+	mu      sync.RWMutex // protects entries and every entry's port
+	entries map[macKey]*fdbEntry
+
+	limit  int          // most entries; set once by init
+	ageing atomic.Int64 // entry lifetime, time.Duration
+	moves  atomic.Uint64
+
+	lastMoveLog atomic.Int64 // see rateLimit: station moves
+	lastFullLog atomic.Int64 // see rateLimit: "fdb full" warnings
+}
+
+// macKey is a MAC packed into an integer: a map keyed by it hashes and
+// compares faster than one keyed by a [6]byte.
+type macKey uint64
+
+func (m MAC) key() macKey {
+	return macKey(m[0])<<40 | macKey(m[1])<<32 | macKey(m[2])<<24 | macKey(m[3])<<16 | macKey(m[4])<<8 | macKey(m[5])
+}
+
+func (k macKey) mac() MAC {
+	return MAC{byte(k >> 40), byte(k >> 32), byte(k >> 24), byte(k >> 16), byte(k >> 8), byte(k)}
+}
+
+type fdbEntry struct {
+	port    PortID       // guarded by fdb.mu; changed only under the write lock
+	updated atomic.Int64 // bridge time last seen; refreshed under the read lock
+}
+
+// FDBEntry is a snapshot of one FDB entry.
+type FDBEntry struct {
+	MAC      MAC
+	Port     PortID
+	PortName string
+	Age      time.Duration // since the address was last seen
+}
+
+func (f *fdb) init(limit int, ageing time.Duration) {
+	f.entries = make(map[macKey]*fdbEntry)
+	f.limit = limit
+	f.ageing.Store(int64(ageing))
+}
+
+// expired reports whether an entry last seen at updated is stale at now: such
+// an entry counts as unknown even before Sweep removes it.
+func expired(updated, now, ageing int64) bool { return now-updated >= ageing }
+
+// lookupLocked returns the port dst was learned on, if it is known and fresh.
+// Called with f.mu held for reading.
+func (f *fdb) lookupLocked(dst MAC, now, ageing int64) (PortID, bool) {
+	e := f.entries[dst.key()]
+	if e == nil || expired(e.updated.Load(), now, ageing) {
+		return 0, false
+	}
+	return e.port, true
+}
+
+// learnResult says what learnLocked did with a source address.
+type learnResult uint8
+
+const (
+	learned   learnResult = iota // known on this port, refreshed
+	learnLate                    // new or moved: learn it under the write lock
+	learnFull                    // new, and the FDB is full: not learned
+)
+
+// learnLocked refreshes src seen on port in at now if it is already known
+// there, which needs no write lock. Called with f.mu held for reading.
+func (f *fdb) learnLocked(src MAC, in PortID, now int64) learnResult {
+	e := f.entries[src.key()]
+	switch {
+	case e == nil && len(f.entries) >= f.limit:
+		return learnFull
+	case e == nil || e.port != in:
+		return learnLate
+	}
+	// Store only when the time changed: the clock is read once per Input
+	// call, and a store per frame would bounce the cache line between the
+	// readers of every port.
+	if e.updated.Load() != now {
+		e.updated.Store(now)
+	}
+	return learned
+}
+
+// learnAll learns addresses seen on port p at now that learnLocked could not,
+// under the write lock, and returns the number of frames whose address did
+// not fit in the FDB. A known host is never evicted to make room. Addresses
+// seen on a port that has been removed meanwhile are not learned.
+func (f *fdb) learnAll(p *port, pending []pendingLearn, now int64, log *slog.Logger) (full uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p.removed.Load() {
+		return 0
+	}
+	for _, pl := range pending {
+		src := pl.src
+		e := f.entries[src.key()]
+		switch {
+		case e == nil:
+			if len(f.entries) >= f.limit {
+				full += pl.frames
+				continue
+			}
+			e = new(fdbEntry)
+			e.port = p.id
+			f.entries[src.key()] = e
+		case e.port != p.id:
+			old := e.port
+			e.port = p.id
+			f.moves.Add(1)
+			f.logMove(log, src, old, p, now)
+		}
+		e.updated.Store(now)
+	}
+	return full
+}
+
+// logMove logs a station move at debug, at most once a second: a loop moves
+// addresses back and forth at line rate.
+func (f *fdb) logMove(log *slog.Logger, m MAC, from PortID, to *port, now int64) {
+	if log.Enabled(context.Background(), slog.LevelDebug) && rateLimit(&f.lastMoveLog, now, time.Second) {
+		log.Debug("station moved", "mac", m.String(), "from", from, "port", to.name, "id", to.id)
+	}
+}
+
+// logFull warns that the FDB is full, at most once a minute: new addresses
+// are not learned and their frames are flooded (a MAC flood, or a limit too
+// low for the segment).
+func (f *fdb) logFull(log *slog.Logger, p *port, now int64) {
+	if rateLimit(&f.lastFullLog, now, time.Minute) {
+		log.Warn("fdb full, new addresses are not learned", "limit", f.limit, "port", p.name, "id", p.id)
+	}
+}
+
+// rateLimit reports whether an event at now may be logged, at most one per
+// interval; last holds 1 + the time of the last one logged (0: none yet).
+func rateLimit(last *atomic.Int64, now int64, interval time.Duration) bool {
+	l := last.Load()
+	if l != 0 && now+1-l < int64(interval) {
+		return false
+	}
+	return last.CompareAndSwap(l, now+1)
+}
+
+// flush forgets the addresses learned on port id.
+func (f *fdb) flush(id PortID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k, e := range f.entries {
+		if e.port == id {
+			delete(f.entries, k)
+		}
+	}
+}
+
+func (f *fdb) len() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.entries)
+}
+
+// Flush forgets the addresses learned on a port, as the spanning tree asks
+// when the port leaves the forwarding state or the topology changes.
+func (b *Bridge) Flush(id PortID) { b.fdb.flush(id) }
+
+// FlushAll forgets every learned address.
+func (b *Bridge) FlushAll() {
+	b.fdb.mu.Lock()
+	defer b.fdb.mu.Unlock()
+	clear(b.fdb.entries)
+}
+
+// Sweep removes expired entries. The owner calls it periodically (the kernel
+// does it every ageing time / 10 or so); lookups ignore expired entries in
+// between anyway, so Sweep only frees room in the FDB.
+func (b *Bridge) Sweep() {
+	now := b.now()
+	f := &b.fdb
+	ageing := f.ageing.Load()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k, e := range f.entries {
+		if expired(e.updated.Load(), now, ageing) {
+			delete(f.entries, k)
+		}
+	}
+}
+
+// FDB returns a snapshot of the forwarding database sorted by address,
+// expired entries that Sweep has not removed yet included.
+func (b *Bridge) FDB() []FDBEntry {
+	now := b.now()
+	tab := b.ports.Load()
+	f := &b.fdb
+	f.mu.RLock()
+	entries := make([]FDBEntry, 0, len(f.entries))
+	for k, e := range f.entries {
+		entries = append(entries, FDBEntry{
+			MAC:      k.mac(),
+			Port:     e.port,
+			PortName: tab.portName(e.port),
+			Age:      time.Duration(max(now-e.updated.Load(), 0)),
+		})
+	}
+	f.mu.RUnlock()
+	slices.SortFunc(entries, func(a, b FDBEntry) int { return bytes.Compare(a.MAC[:], b.MAC[:]) })
+	return entries
+}

@@ -1,0 +1,157 @@
+package bridge
+
+import "github.com/l2wg/l2wg/stp"
+
+// Input switches frames that came in on port in (br_input.c's job). Each
+// port's reader goroutine calls it, concurrently. It is synchronous: it writes
+// the frames to their egress ports (one WriteFrames per port, see Port) and
+// hands control frames to the control handler before it returns, and then
+// nobody holds the frames any more. Input on a port that does not exist is
+// ignored.
+//
+// Per frame, in order (802.1D's relay, as the Linux bridge does it):
+//   - shorter than an Ethernet header: dropped (DropRunt);
+//   - group or zero source address: dropped (DropMulticastSource, DropZeroSource);
+//   - to a control address: to the control handler whatever the port state,
+//     never forwarded (DropNoControlHandler without one);
+//   - source in the port's deny filter: dropped (DropFilteredSource);
+//   - if the port state learns: the source is learned on this port (moved
+//     here if it was known on another); if the FDB is full a new address is
+//     not learned (DropFDBFull) and the frame goes on;
+//   - if the port state does not forward: dropped (DropNotForwarding);
+//   - to a known, fresh unicast address: out of its port, unless that is this
+//     port (DropSamePort) or not forwarding (DropNotForwarding);
+//   - otherwise (broadcast, multicast, unknown or expired unicast): flooded
+//     to every forwarding port but this one.
+func (b *Bridge) Input(in PortID, frames []Frame) {
+	tab := b.ports.Load()
+	p := tab.get(in)
+	if p == nil || len(frames) == 0 {
+		return
+	}
+	f := &b.fdb
+	ig := ingress{
+		fdb:          f,
+		tab:          tab,
+		in:           in,
+		state:        p.portState(),
+		deny:         p.filter.Load(),
+		controlAddrs: b.controlAddrs.Load(),
+		now:          b.now(),
+		ageing:       f.ageing.Load(),
+		bt:           getBatch(len(frames), len(tab.ports)),
+	}
+	bt := ig.bt
+
+	f.mu.RLock()
+	for i := range frames {
+		ig.decideLocked(i, &frames[i])
+	}
+	f.mu.RUnlock()
+
+	if len(bt.learn) > 0 {
+		bt.drops[DropFDBFull] += f.learnAll(p, bt.learn, ig.now, b.log)
+	}
+	if bt.drops[DropFDBFull] > 0 {
+		f.logFull(b.log, p, ig.now)
+	}
+	bt.deliver(tab, in, frames)
+	b.handleControl(in, bt)
+
+	p.stats.rxFrames.Add(uint64(len(frames)))
+	p.stats.rxBytes.Add(bt.rxBytes)
+	p.stats.drops.add(&bt.drops)
+	b.drops.add(&bt.drops)
+	putBatch(bt)
+}
+
+// ingress is what one Input call reads once and uses for every frame: the
+// port table, the ingress port's state and filter, the time.
+type ingress struct {
+	fdb          *fdb
+	tab          *portTable
+	in           PortID
+	state        stp.PortState
+	deny         *macSet
+	controlAddrs *macSet
+	now, ageing  int64
+	bt           *batch
+}
+
+// decideLocked learns from input frame i and decides where it goes, recording
+// the decision in the batch. Called with fdb.mu held for reading.
+func (ig *ingress) decideLocked(i int, fr *Frame) {
+	bt := ig.bt
+	bt.rxBytes += uint64(len(fr.Data))
+	if len(fr.Data) < EthernetHeaderLen {
+		bt.drop(i, DropRunt)
+		return
+	}
+	eth := Ethernet(fr.Data)
+	dst, src := eth.Dst(), eth.Src()
+	switch {
+	case src.IsMulticast():
+		bt.drop(i, DropMulticastSource)
+		return
+	case src.IsZero():
+		bt.drop(i, DropZeroSource)
+		return
+	case isControl(dst, ig.controlAddrs):
+		bt.dest[i] = destNone
+		bt.control = append(bt.control, *fr)
+		return
+	case ig.deny.contains(src):
+		bt.drop(i, DropFilteredSource)
+		return
+	}
+	if ig.state.Learns() {
+		switch ig.fdb.learnLocked(src, ig.in, ig.now) {
+		case learnLate:
+			// Consecutive frames from one new host learn it once.
+			if n := len(bt.learn); n > 0 && bt.learn[n-1].src == src {
+				bt.learn[n-1].frames++
+			} else {
+				bt.learn = append(bt.learn, pendingLearn{src, 1})
+			}
+		case learnFull:
+			bt.drops[DropFDBFull]++
+		}
+	}
+	if !ig.state.Forwards() {
+		bt.drop(i, DropNotForwarding)
+		return
+	}
+	if dst.IsMulticast() {
+		bt.floodFrame(i, fr)
+		return
+	}
+	out, known := ig.fdb.lookupLocked(dst, ig.now, ig.ageing)
+	switch {
+	case !known:
+		bt.floodFrame(i, fr)
+	case out == ig.in:
+		bt.drop(i, DropSamePort)
+	default:
+		if op := ig.tab.get(out); op != nil && op.portState().Forwards() {
+			bt.unicast(i, fr, out)
+		} else {
+			bt.drop(i, DropNotForwarding)
+		}
+	}
+}
+
+// handleControl hands the control frames of a batch to the control handler,
+// or drops and counts them when there is none.
+func (b *Bridge) handleControl(in PortID, bt *batch) {
+	if len(bt.control) == 0 {
+		return
+	}
+	h := b.control.Load()
+	if h == nil {
+		bt.drops[DropNoControlHandler] += uint64(len(bt.control))
+		return
+	}
+	for _, fr := range bt.control {
+		(*h)(in, fr)
+	}
+}
