@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"testing"
@@ -73,12 +74,12 @@ func pair(t testing.TB, mtu int) (a, b *Tunnel, swA, swB *fakeSwitch) {
 	keyA, keyB := genKey(t), genKey(t)
 	swA, swB = newFakeSwitch(), newFakeSwitch()
 	var err error
-	a, err = New(Config{PrivateKey: keyA, ListenPort: 1, MTU: mtu, Bind: binds[0]}, swA)
+	a, err = New(Config{PrivateKey: keyA, ListenPort: 1, MTU: mtu, Bind: binds[0], Logger: quiet}, swA)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	b, err = New(Config{PrivateKey: keyB, ListenPort: 2, MTU: mtu, Bind: binds[1]}, swB)
+	b, err = New(Config{PrivateKey: keyB, ListenPort: 2, MTU: mtu, Bind: binds[1], Logger: quiet}, swB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func TestTunnelKeepsOrderInABurst(t *testing.T) {
 
 func TestAddPeerRefusesOwnKeyAndDuplicates(t *testing.T) {
 	key := genKey(t)
-	tn, err := New(Config{PrivateKey: key, Bind: conn.NewStdNetBind()}, newFakeSwitch())
+	tn, err := New(Config{PrivateKey: key, Bind: conn.NewStdNetBind(), Logger: quiet}, newFakeSwitch())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,3 +270,5 @@ func TestSplitEndpoint(t *testing.T) {
 		}
 	}
 }
+
+var quiet = slog.New(slog.DiscardHandler)
