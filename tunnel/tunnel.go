@@ -57,6 +57,8 @@ type Tunnel struct {
 	reasm *frag.Reassembler
 	self  Label
 
+	privateKey [32]byte
+
 	mu      sync.Mutex                          // protects peers and serialises changes to byLabel
 	peers   map[[32]byte]*PeerPort              // by public key
 	byLabel atomic.Pointer[map[Label]*PeerPort] // read lock-free on the receive path
@@ -98,12 +100,14 @@ func New(cfg Config, sw Switch) (*Tunnel, error) {
 		cfg.Bind = conn.NewDefaultBind()
 	}
 	t := &Tunnel{
-		log:   cfg.Logger,
-		sw:    sw,
-		self:  LabelOf(PublicKey(cfg.PrivateKey)),
-		reasm: frag.NewReassembler(cfg.Reassembly),
-		peers: make(map[[32]byte]*PeerPort),
-		done:  make(chan struct{}),
+		log:  cfg.Logger,
+		sw:   sw,
+		self: LabelOf(PublicKey(cfg.PrivateKey)),
+
+		privateKey: cfg.PrivateKey,
+		reasm:      frag.NewReassembler(cfg.Reassembly),
+		peers:      make(map[[32]byte]*PeerPort),
+		done:       make(chan struct{}),
 	}
 	empty := map[Label]*PeerPort{}
 	t.byLabel.Store(&empty)

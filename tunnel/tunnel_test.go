@@ -272,3 +272,21 @@ func TestSplitEndpoint(t *testing.T) {
 }
 
 var quiet = slog.New(slog.DiscardHandler)
+
+func TestStatusReportsHandshakeAndBytes(t *testing.T) {
+	a, _, swA, swB := pair(t, DefaultMTU)
+	st, err := a.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Peers) != 1 || st.Peers[0].Name != "b" || st.Peers[0].Live(time.Now()) {
+		t.Fatalf("before any traffic: %+v", st)
+	}
+	swA.port(0).WriteFrames([]bridge.Frame{{Data: ethFrame(t, 1514, 0)}})
+	<-swB.frames
+	st, _ = a.Status()
+	p := st.Peers[0]
+	if !p.Live(time.Now()) || p.TxBytes < 1514 || p.RxBytes == 0 || p.Endpoint == "" {
+		t.Fatalf("after a frame: %+v", p)
+	}
+}

@@ -1,0 +1,116 @@
+package tunnel
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/l2wg/l2wg/bridge"
+	"golang.zx2c4.com/wireguard/device"
+)
+
+// PeerStatus is what WireGuard knows of a peer, with its port.
+type PeerStatus struct {
+	Name                string
+	PublicKey           string // base64
+	Label               Label
+	Port                bridge.PortID
+	Endpoint            string // as currently learned; empty if none
+	LastHandshake       time.Time
+	RxBytes, TxBytes    uint64
+	PersistentKeepalive time.Duration
+}
+
+// Live reports whether the peer has a WireGuard session that can carry
+// traffic: a handshake completed within wireguard-go's key lifetime.
+func (s PeerStatus) Live(now time.Time) bool {
+	return !s.LastHandshake.IsZero() && now.Sub(s.LastHandshake) < device.RejectAfterTime
+}
+
+// Status is the device's view: its listen port and every peer.
+type Status struct {
+	PublicKey  string
+	ListenPort int
+	Label      Label
+	Peers      []PeerStatus
+}
+
+// Status reads the device's state through its UAPI.
+func (t *Tunnel) Status() (Status, error) {
+	text, err := t.dev.IpcGet()
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Label: t.self}
+	t.mu.Lock()
+	byKey := make(map[string]*PeerPort, len(t.peers))
+	for k, p := range t.peers {
+		byKey[hex.EncodeToString(k[:])] = p
+	}
+	t.mu.Unlock()
+	pub := PublicKey(t.privateKey)
+	st.PublicKey = base64.StdEncoding.EncodeToString(pub[:])
+
+	var cur *PeerStatus
+	var hsSec, hsNsec int64
+	flush := func() {
+		if cur != nil {
+			if hsSec != 0 || hsNsec != 0 {
+				cur.LastHandshake = time.Unix(hsSec, hsNsec)
+			}
+			st.Peers = append(st.Peers, *cur)
+		}
+		cur, hsSec, hsNsec = nil, 0, 0
+	}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		key, value, ok := strings.Cut(sc.Text(), "=")
+		if !ok {
+			continue
+		}
+		if key == "public_key" {
+			flush()
+			p := byKey[value]
+			if p == nil {
+				continue
+			}
+			cur = &PeerStatus{Name: p.cfg.Name, PublicKey: p.PublicKey(), Label: p.label, Port: p.id}
+			continue
+		}
+		if cur == nil {
+			if key == "listen_port" {
+				st.ListenPort, _ = strconv.Atoi(value)
+			}
+			continue
+		}
+		switch key {
+		case "endpoint":
+			cur.Endpoint = value
+		case "last_handshake_time_sec":
+			hsSec, _ = strconv.ParseInt(value, 10, 64)
+		case "last_handshake_time_nsec":
+			hsNsec, _ = strconv.ParseInt(value, 10, 64)
+		case "rx_bytes":
+			cur.RxBytes, _ = strconv.ParseUint(value, 10, 64)
+		case "tx_bytes":
+			cur.TxBytes, _ = strconv.ParseUint(value, 10, 64)
+		case "persistent_keepalive_interval":
+			n, _ := strconv.Atoi(value)
+			cur.PersistentKeepalive = time.Duration(n) * time.Second
+		}
+	}
+	flush()
+	return st, nil
+}
+
+// Nudge makes WireGuard start a handshake with a peer that has no session,
+// by sending it a keepalive (which initiates one). Use it for peers whose
+// port is down, so that a port comes up without waiting for data.
+func (t *Tunnel) Nudge(p *PeerPort) {
+	if wp := t.dev.LookupPeer(device.NoisePublicKey(p.cfg.PublicKey)); wp != nil {
+		wp.SendKeepalive()
+	}
+}
