@@ -14,6 +14,7 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 
+	"github.com/l2wg/l2wg/stp"
 	"github.com/l2wg/l2wg/tunnel"
 )
 
@@ -45,8 +46,19 @@ type fileConfig struct {
 		MaxFDBEntries *int   `toml:"max_fdb_entries"`
 	} `toml:"switch"`
 
+	STP struct {
+		Enabled      *bool  `toml:"enabled"`
+		Priority     *int   `toml:"priority"`
+		HelloTime    string `toml:"hello_time"`
+		MaxAge       string `toml:"max_age"`
+		ForwardDelay string `toml:"forward_delay"`
+		TAP          string `toml:"tap"`
+		TAPCost      *int   `toml:"tap_cost"`
+	} `toml:"stp"`
+
 	Peers []struct {
 		Name                string `toml:"name"`
+		Cost                *int   `toml:"cost"`
 		PublicKey           string `toml:"public_key"`
 		Endpoint            string `toml:"endpoint"`
 		PersistentKeepalive *int   `toml:"persistent_keepalive"`
@@ -75,8 +87,28 @@ type nodeConfig struct {
 	AgeingTime    time.Duration
 	MaxFDBEntries int
 
-	Peers []tunnel.PeerConfig
+	STP stpConfig
+
+	Peers     []tunnel.PeerConfig
+	PeerCosts []uint32 // by index of Peers; 0 = stp.DefaultPathCost
 }
+
+// stpConfig is the [stp] table.
+type stpConfig struct {
+	Enabled      bool
+	Priority     uint16
+	HelloTime    time.Duration
+	MaxAge       time.Duration
+	ForwardDelay time.Duration
+	TAPMode      string // auto, stp, private, edge
+	TAPCost      uint32
+}
+
+// defaultSTPPriority is one 802.1D-2004 step (4096) better than the 32768 of
+// kernel bridges and most switches: the root of a mesh is an l2wg node, and
+// the root guard on the TAP port does not trip on an ordinary host bridge
+// that runs STP with its defaults.
+const defaultSTPPriority = 28672
 
 // Defaults.
 const (
@@ -312,8 +344,34 @@ func (v *validator) validate(fc *fileConfig) *nodeConfig {
 	cfg.AgeingTime = v.durationIn("switch.ageing_time", fc.Switch.AgeingTime, defaultAgeingTime, 10*time.Second, 1000000*time.Second)
 	cfg.MaxFDBEntries = v.intIn("switch.max_fdb_entries", fc.Switch.MaxFDBEntries, defaultMaxFDBEntries, 16, 1<<22)
 
+	v.validateSTP(fc, cfg)
 	v.validatePeers(fc, cfg)
 	return cfg
+}
+
+func (v *validator) validateSTP(fc *fileConfig, cfg *nodeConfig) {
+	fs := &fc.STP
+	c := &cfg.STP
+	c.Enabled = fs.Enabled == nil || *fs.Enabled
+	c.Priority = uint16(v.intIn("stp.priority", fs.Priority, defaultSTPPriority, 0, 65535))
+	c.HelloTime = v.durationIn("stp.hello_time", fs.HelloTime, stp.DefaultHelloTime, stp.MinHelloTime, stp.MaxHelloTime)
+	c.MaxAge = v.durationIn("stp.max_age", fs.MaxAge, stp.DefaultMaxAge, stp.MinMaxAge, stp.MaxMaxAge)
+	c.ForwardDelay = v.durationIn("stp.forward_delay", fs.ForwardDelay, stp.DefaultForwardDelay, stp.MinForwardDelay, stp.MaxForwardDelay)
+	// 802.1D 8.10.2: 2*(forward_delay-1s) >= max_age >= 2*(hello_time+1s).
+	if c.MaxAge > 2*(c.ForwardDelay-time.Second) {
+		v.fail("stp.max_age", "%s: must be at most 2*(forward_delay-1s) = %s (IEEE 802.1D 8.10.2)", c.MaxAge, 2*(c.ForwardDelay-time.Second))
+	} else if c.MaxAge < 2*(c.HelloTime+time.Second) {
+		v.fail("stp.max_age", "%s: must be at least 2*(hello_time+1s) = %s (IEEE 802.1D 8.10.2)", c.MaxAge, 2*(c.HelloTime+time.Second))
+	}
+	switch fs.TAP {
+	case "":
+		c.TAPMode = "auto"
+	case "auto", "stp", "private", "edge":
+		c.TAPMode = fs.TAP
+	default:
+		v.fail("stp.tap", "%q: must be auto, stp, private or edge", fs.TAP)
+	}
+	c.TAPCost = uint32(v.intIn("stp.tap_cost", fs.TAPCost, 0, 1, int(stp.MaxPathCost)))
 }
 
 func (v *validator) validatePeers(fc *fileConfig, cfg *nodeConfig) {
@@ -371,6 +429,7 @@ func (v *validator) validatePeers(fc *fileConfig, cfg *nodeConfig) {
 		pc.Endpoint = fp.Endpoint
 		pc.PersistentKeepalive = time.Duration(v.intIn(at+".persistent_keepalive", fp.PersistentKeepalive, 0, 0, 65535)) * time.Second
 		cfg.Peers = append(cfg.Peers, pc)
+		cfg.PeerCosts = append(cfg.PeerCosts, uint32(v.intIn(at+".cost", fp.Cost, 0, 1, int(stp.MaxPathCost))))
 	}
 }
 

@@ -19,8 +19,12 @@ const usage = `usage: l2wg <command> [arguments]
 commands:
   up -c node.toml      run the switch in the foreground until SIGINT/SIGTERM
   check -c node.toml   validate a config and its key files, change nothing
+  show [-i tap] [--json] [fdb]
+                       print a running l2wg's interface, peers, spanning tree,
+                       ports and (with fdb) forwarding database
   genkey               print a new private key (as wg genkey)
   pubkey               read a private key on stdin, print its public key (as wg pubkey)
+  lab <verb> ...       build and test topologies in network namespaces (l2wg lab help)
   version              print the version
 `
 
@@ -71,6 +75,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", path)
 		return nil
+	case "show":
+		return cmdShow(rest, stdout, stderr)
+	case "lab":
+		return cmdLab(rest, stdout, stderr)
 	case "genkey":
 		return cmdGenkey(stdout, stderr)
 	case "pubkey":

@@ -2,7 +2,9 @@ package main
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"sync"
@@ -27,6 +29,8 @@ type node struct {
 	tap   *tap.Device
 	tapID bridge.PortID
 	tun   *tunnel.Tunnel
+	st    *spanningTree // nil when [stp] enabled = false
+	ctl   net.Listener
 
 	fatalCh chan error
 	done    chan struct{}
@@ -75,6 +79,10 @@ func startNode(cfg *nodeConfig, log *slog.Logger) (n *node, err error) {
 			n.close()
 		}
 	}()
+	n.ctl, err = listenControl(cfg.TAPName)
+	if err != nil {
+		return n, err
+	}
 	n.br = bridge.New(bridge.Config{
 		AgeingTime: cfg.AgeingTime,
 		MaxEntries: cfg.MaxFDBEntries,
@@ -112,8 +120,16 @@ func startNode(cfg *nodeConfig, log *slog.Logger) (n *node, err error) {
 	if err != nil {
 		return n, err
 	}
+	var peers []*tunnel.PeerPort
 	for _, pc := range cfg.Peers {
-		if _, err := n.tun.AddPeer(pc); err != nil {
+		p, err := n.tun.AddPeer(pc)
+		if err != nil {
+			return n, err
+		}
+		peers = append(peers, p)
+	}
+	if cfg.STP.Enabled {
+		if err := n.startSpanningTree(pub, peers); err != nil {
 			return n, err
 		}
 	}
@@ -121,10 +137,96 @@ func startNode(cfg *nodeConfig, log *slog.Logger) (n *node, err error) {
 		return n, err
 	}
 
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.routineReadFromTAP()
 	go n.routineHousekeeping()
+	go n.routineServeControl(n.ctl)
+	if n.st != nil {
+		n.wg.Add(1)
+		go n.routineSpanningTree()
+	}
 	return n, nil
+}
+
+// startSpanningTree puts the TAP and every peer port under the spanning
+// tree. Peer ports stay disabled until WireGuard has a session with the peer.
+func (n *node) startSpanningTree(pub [32]byte, peers []*tunnel.PeerPort) error {
+	mode := resolveTAPMode(n.cfg.STP.TAPMode, n.cfg.TAPBridge)
+	st, err := newSpanningTree(n.cfg.STP, tapMAC(pub), n.br, n.cfg.AgeingTime, mode, n.log)
+	if err != nil {
+		return fmt.Errorf("spanning tree: %w", err)
+	}
+	if err := st.setTAP(n.tapID, n.tap.Name(), n.cfg.STP.TAPCost); err != nil {
+		return err
+	}
+	for i, p := range peers {
+		if err := st.addPort(p.PortID(), p.Name(), n.cfg.PeerCosts[i], false); err != nil {
+			return err
+		}
+	}
+	n.st = st
+	n.log.Info("spanning tree on", "bridge_id", st.status().BridgeID, "tap_mode", mode,
+		"hello_time", n.cfg.STP.HelloTime, "max_age", n.cfg.STP.MaxAge, "forward_delay", n.cfg.STP.ForwardDelay)
+	return nil
+}
+
+// routineSpanningTree runs the tree's timers and follows each peer's
+// WireGuard session: a peer port is up while the peer has a live session,
+// and a peer without one is nudged into a handshake.
+func (n *node) routineSpanningTree() {
+	defer n.wg.Done()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	live := make(map[bridge.PortID]bool)
+	var lastPoll time.Time
+	for {
+		select {
+		case <-n.done:
+			return
+		case now := <-tick.C:
+			n.st.tick(now)
+			if now.Sub(lastPoll) < time.Second {
+				continue
+			}
+			lastPoll = now
+			n.followPeerSessions(live, now)
+		}
+	}
+}
+
+func (n *node) followPeerSessions(live map[bridge.PortID]bool, now time.Time) {
+	ts, err := n.tun.Status()
+	if err != nil {
+		return
+	}
+	ports := make(map[bridge.PortID]*tunnel.PeerPort)
+	for _, p := range n.tun.Peers() {
+		ports[p.PortID()] = p
+	}
+	for _, p := range ts.Peers {
+		up := p.Live(now)
+		if up != live[p.Port] {
+			live[p.Port] = up
+			n.st.setLink(p.Port, up)
+			if up {
+				n.log.Info("peer port up: wireguard session established", "peer", p.Name, "endpoint", p.Endpoint)
+			} else {
+				n.log.Info("peer port down: no wireguard session", "peer", p.Name)
+			}
+		}
+		if !up {
+			if pp := ports[p.Port]; pp != nil {
+				n.tun.Nudge(pp)
+			}
+		}
+	}
+}
+
+func (n *node) stpStatus() *showSTP {
+	if n.st == nil {
+		return nil
+	}
+	return n.st.status()
 }
 
 // routineReadFromTAP moves frames from the TAP into the switch in batches.
@@ -207,6 +309,9 @@ func (n *node) close() {
 	default:
 	}
 	close(n.done)
+	if n.ctl != nil {
+		n.ctl.Close() // also removes the socket file
+	}
 	if n.tun != nil {
 		n.tun.Close()
 	}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// cmdShow prints a running l2wg's state: `l2wg show [-i tap] [--json] [fdb]`.
+func cmdShow(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("show", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	tap := fs.String("i", "", "the TAP `name` of the l2wg to show (default: the only one running)")
+	asJSON := fs.Bool("json", false, "print JSON (stable field names, see README)")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2}
+	}
+	what := "status"
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		if fs.Arg(0) != "fdb" {
+			return &exitError{code: 2, err: fmt.Errorf("show: unknown object %q (want: fdb)", fs.Arg(0))}
+		}
+		what = "fdb"
+	default:
+		return &exitError{code: 2, err: fmt.Errorf("show: too many arguments")}
+	}
+	path, err := findControl(*tap)
+	if err != nil {
+		return err
+	}
+	st, err := queryControl(path, what)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if what == "fdb" {
+			return enc.Encode(st.FDB)
+		}
+		return enc.Encode(st)
+	}
+	if what == "fdb" {
+		printFDB(stdout, st.FDB)
+		return nil
+	}
+	printStatus(stdout, st, time.Now())
+	return nil
+}
+
+func printStatus(w io.Writer, st showStatus, now time.Time) {
+	in := st.Interface
+	fmt.Fprintf(w, "interface: %s\n", in.TAP)
+	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
+	fmt.Fprintf(tw, "  public key:\t%s\n", in.PublicKey)
+	fmt.Fprintf(tw, "  listening port:\t%d\n", in.ListenPort)
+	fmt.Fprintf(tw, "  tap:\tmtu %d, offload %s, bridge %s%s\n", in.MTU, onOff(in.Offload), orNone(in.Bridge), ifThen(in.Persistent, ", persistent"))
+	fmt.Fprintf(tw, "  tunnel:\tmtu %d, label %s\n", in.TunnelMTU, in.Label)
+	fmt.Fprintf(tw, "  host isolation:\t%s\n", onOff(in.IsolateHost))
+	fmt.Fprintf(tw, "  switch:\t%d/%d fdb entries, ageing %s\n", st.Switch.FDBEntries, st.Switch.FDBLimit, secs(st.Switch.AgeingTime))
+	tw.Flush()
+
+	ports := make(map[int]showPort, len(st.Ports))
+	for _, p := range st.Ports {
+		ports[p.ID] = p
+	}
+	for _, p := range st.Peers {
+		fmt.Fprintf(w, "\npeer: %s\n", p.Name)
+		tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
+		fmt.Fprintf(tw, "  public key:\t%s\n", p.PublicKey)
+		if p.Endpoint != "" {
+			fmt.Fprintf(tw, "  endpoint:\t%s\n", p.Endpoint)
+		}
+		if p.LatestHandshake != nil {
+			fmt.Fprintf(tw, "  latest handshake:\t%s ago\n", now.Sub(*p.LatestHandshake).Round(time.Second))
+		} else {
+			fmt.Fprintf(tw, "  latest handshake:\tnever\n")
+		}
+		fmt.Fprintf(tw, "  transfer:\t%s received, %s sent\n", bytesHuman(p.RxBytes), bytesHuman(p.TxBytes))
+		if p.PersistentKeepalive > 0 {
+			fmt.Fprintf(tw, "  persistent keepalive:\tevery %d seconds\n", p.PersistentKeepalive)
+		}
+		if sp, ok := ports[p.Port]; ok {
+			fmt.Fprintf(tw, "  port:\t%d, %s, %d frames received, %d sent\n", sp.ID, sp.State, sp.RxFrames, sp.TxFrames)
+		}
+		tw.Flush()
+	}
+	if st.STP != nil {
+		fmt.Fprintln(w)
+		printSTP(w, st)
+	}
+	fmt.Fprintln(w, "\nports:")
+	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  id\tname\tstate\trx frames\trx bytes\ttx frames\ttx bytes\tdrops")
+	for _, p := range st.Ports {
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", p.ID, p.Name, p.State, p.RxFrames, p.RxBytes, p.TxFrames, p.TxBytes, dropsText(p.Drops))
+	}
+	tw.Flush()
+}
+
+func printFDB(w io.Writer, fdb []showFDBEntry) {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "mac\tport\tage")
+	for _, e := range fdb {
+		fmt.Fprintf(tw, "%s\t%s (%d)\t%s\n", e.MAC, e.Name, e.Port, secs(e.Age))
+	}
+	tw.Flush()
+}
+
+func dropsText(d map[string]uint64) string {
+	if len(d) == 0 {
+		return "-"
+	}
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, d[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func ifThen(b bool, s string) string {
+	if b {
+		return s
+	}
+	return ""
+}
+
+func secs(s float64) string { return fmt.Sprintf("%.2fs", s) }
+
+func bytesHuman(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.2f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
