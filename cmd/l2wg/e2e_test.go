@@ -159,14 +159,21 @@ type nodeConf struct {
 	IsolateHost    *bool // nil: leave it out (the default, true)
 	TAPName        string
 	Bridge         string
+	STP            string // the [stp] table's body; "" means shortTimers
+	Persistent     bool
 	Peers          []peerConf
 }
+
+// shortTimers are the shortest 802.1D allows (hello 1 s, forward delay
+// 4 s, max age 6 s): a new port forwards 8 s after its link comes up.
+const shortTimers = "hello_time = \"1s\"\nforward_delay = \"4s\"\nmax_age = \"6s\"\n"
 
 type peerConf struct {
 	Name      string
 	PublicKey string
 	Endpoint  string // "" leaves it out
 	Keepalive int    // 0 leaves it out
+	Cost      int    // 0 leaves it out
 }
 
 // render writes the config as node.toml text.
@@ -177,7 +184,12 @@ func (c nodeConf) render() string {
 	if c.IsolateHost != nil {
 		fmt.Fprintf(&b, "isolate_host = %v\n", *c.IsolateHost)
 	}
-	fmt.Fprintf(&b, "\n[tap]\nname = %q\nmtu = 1500\nbridge = %q\npersistent = false\n", c.TAPName, c.Bridge)
+	fmt.Fprintf(&b, "\n[tap]\nname = %q\nmtu = 1500\nbridge = %q\npersistent = %v\n", c.TAPName, c.Bridge, c.Persistent)
+	stpBody := c.STP
+	if stpBody == "" {
+		stpBody = shortTimers
+	}
+	fmt.Fprintf(&b, "\n[stp]\n%s", stpBody)
 	for _, p := range c.Peers {
 		fmt.Fprintf(&b, "\n[[peer]]\nname = %q\npublic_key = %q\n", p.Name, p.PublicKey)
 		if p.Endpoint != "" {
@@ -185,6 +197,9 @@ func (c nodeConf) render() string {
 		}
 		if p.Keepalive != 0 {
 			fmt.Fprintf(&b, "persistent_keepalive = %d\n", p.Keepalive)
+		}
+		if p.Cost != 0 {
+			fmt.Fprintf(&b, "cost = %d\n", p.Cost)
 		}
 	}
 	return b.String()
