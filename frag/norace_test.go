@@ -1,0 +1,5 @@
+//go:build !race
+
+package frag
+
+const raceEnabled = false

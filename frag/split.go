@@ -1,0 +1,125 @@
+package frag
+
+import (
+	"math/rand/v2"
+	"sync/atomic"
+)
+
+// Splitter hands out frame IDs to the frames it fragments: an atomic counter
+// that starts at a random value, so that IDs of a restarted sender do not
+// meet the stale frames of its previous life. It is safe for concurrent use.
+type Splitter struct {
+	next atomic.Uint32
+}
+
+// NewSplitter returns a Splitter whose IDs start at a random value.
+func NewSplitter() *Splitter {
+	s := new(Splitter)
+	s.next.Store(rand.Uint32())
+	return s
+}
+
+// Split prepares the chunks of one frame. maxChunk is the largest chunk in
+// bytes including its frag header (the caller has already subtracted its own
+// outer headers). offload nil or all zero means no offload header is carried;
+// otherwise it is copied, and the caller may reuse it at once.
+//
+// A frame whose stream fits in maxChunk-WholeHeaderLen goes whole in one
+// chunk. Longer ones go in fragments of maxChunk bytes but the last. Split
+// returns no chunk (Count() == 0) for a frame shorter than MinFrameLen or
+// longer than MaxFrameLen, and for one that needs fragments while maxChunk is
+// below MinChunk: the far side would drop them.
+//
+// The returned Chunks holds frame, not a copy: it is valid as long as frame
+// is. Split allocates nothing and takes a frame ID only when it fragments.
+func (s *Splitter) Split(offload *[OffloadLen]byte, frame []byte, maxChunk int) Chunks {
+	if len(frame) < MinFrameLen || len(frame) > MaxFrameLen {
+		return Chunks{}
+	}
+	c := Chunks{frame: frame}
+	if offload != nil && *offload != ([OffloadLen]byte{}) {
+		c.offload = *offload
+		c.flags = FlagOffload
+		c.offloadLen = OffloadLen
+	}
+	c.total = c.offloadLen + len(frame)
+	if c.total <= maxChunk-WholeHeaderLen {
+		c.count, c.left = 1, 1
+		return c
+	}
+	if maxChunk < MinChunk {
+		return Chunks{}
+	}
+	c.flags |= FlagFrag
+	c.per = maxChunk - FragHeaderLen
+	c.count = (c.total + c.per - 1) / c.per
+	c.left = c.count
+	c.id = s.next.Add(1)
+	return c
+}
+
+// Chunks is an iterator over the chunks of one frame, from Splitter.Split.
+// It is a value: copies iterate independently. It holds the caller's frame.
+type Chunks struct {
+	frame      []byte
+	offload    [OffloadLen]byte
+	offloadLen int  // OffloadLen when the offload header is carried, else 0
+	flags      byte // FlagFrag, FlagOffload
+	id         uint32
+	total      int // stream length: offload header and frame
+	per        int // payload of every fragment but the last
+	pos        int // stream offset of the next fragment
+	count      int
+	left       int
+}
+
+// Next writes the next chunk, header and payload, to the start of dst and
+// returns its length, or returns 0 when no chunk is left. dst must hold the
+// maxChunk bytes given to Split (a shorter one panics).
+func (c *Chunks) Next(dst []byte) int {
+	if c.left == 0 {
+		return 0
+	}
+	if c.flags&FlagFrag == 0 {
+		n := WholeHeaderLen + c.total
+		dst = dst[:n]
+		putWholeHeader(dst, c.flags)
+		c.copyStream(dst[WholeHeaderLen:], 0, c.total)
+		c.left = 0
+		return n
+	}
+	end := min(c.pos+c.per, c.total)
+	n := FragHeaderLen + end - c.pos
+	dst = dst[:n]
+	putFragHeader(dst, c.flags, c.id, c.pos, c.total)
+	c.copyStream(dst[FragHeaderLen:], c.pos, end)
+	c.pos = end
+	c.left--
+	return n
+}
+
+// copyStream copies stream[lo:hi] to dst; the stream is the offload header
+// (when carried) followed by the frame.
+func (c *Chunks) copyStream(dst []byte, lo, hi int) {
+	if lo < c.offloadLen {
+		n := copy(dst, c.offload[lo:min(hi, c.offloadLen)])
+		dst = dst[n:]
+		lo += n
+	}
+	if lo < hi {
+		copy(dst, c.frame[lo-c.offloadLen:hi-c.offloadLen])
+	}
+}
+
+// Remaining returns the number of chunks not yet written.
+func (c *Chunks) Remaining() int { return c.left }
+
+// Count returns the number of chunks of this frame: 0 when Split refused it,
+// 1 when it goes whole.
+func (c Chunks) Count() int { return c.count }
+
+// Fragmented reports whether the frame goes in fragments.
+func (c Chunks) Fragmented() bool { return c.flags&FlagFrag != 0 }
+
+// ID returns the frame ID the fragments carry (0 for a whole frame).
+func (c Chunks) ID() uint32 { return c.id }
