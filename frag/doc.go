@@ -44,6 +44,9 @@
 //
 // # Decisions
 //
+//   - Fragments carry the stream's total length rather than a last-fragment
+//     flag: whichever fragment arrives first sizes the buffer exactly, and a
+//     frame is complete when all total bytes have arrived, in any order.
 //   - The splitter refuses (returns no chunk) what the reassembler would drop:
 //     frames shorter than MinFrameLen or longer than MaxFrameLen, and frames
 //     that need fragments when maxChunk is below MinChunk. A caller that loops
@@ -54,7 +57,7 @@
 //   - Held memory is accounted by buffer capacity plus the fixed bookkeeping
 //     of each frame in progress (see AccountedBytes), so BytesHeld is what the
 //     reassembly really pins. Buffers come from size classes between 1 KiB and
-//     MaxStreamLen, at most 1.5 times the stream they hold.
+//     MaxStreamLen, at most 1.5 times the stream they hold above 1 KiB.
 //   - When a new frame would push a peer over its cap, that peer's frames that
 //     have gone longest without receiving a chunk are evicted first. A peer
 //     flooding first fragments that never complete thus evicts its own flood:
