@@ -58,6 +58,13 @@ func (t *portTable) get(id PortID) *port {
 // ID, the lowest one free. The port starts in stp.Forwarding: with no spanning
 // tree running, it switches at once. AddPort panics if all 65535 IDs are taken.
 func (b *Bridge) AddPort(name string, dev Port) PortID {
+	return b.AddPortInState(name, dev, stp.Forwarding)
+}
+
+// AddPortInState is AddPort with the port's first state: a port that the
+// spanning tree will manage starts Disabled, so that it forwards nothing
+// before the tree has decided.
+func (b *Bridge) AddPortInState(name string, dev Port, state stp.PortState) PortID {
 	b.portsMu.Lock()
 	defer b.portsMu.Unlock()
 	old := b.ports.Load().ports
@@ -69,12 +76,12 @@ func (b *Bridge) AddPort(name string, dev Port) PortID {
 		panic("bridge: no free port ID")
 	}
 	p := &port{id: id, name: name, dev: dev}
-	p.state.Store(uint32(stp.Forwarding))
+	p.state.Store(uint32(state))
 	ports := make([]*port, max(len(old), int(id)+1))
 	copy(ports, old)
 	ports[id] = p
 	b.ports.Store(&portTable{ports: ports})
-	b.log.Info("port added", "port", name, "id", id, "state", stp.Forwarding.String())
+	b.log.Info("port added", "port", name, "id", id, "state", state.String())
 	return id
 }
 

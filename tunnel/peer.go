@@ -54,3 +54,6 @@ func (p *PeerPort) Label() Label { return p.label }
 
 // PublicKey is the peer's key in base64, as wg prints it.
 func (p *PeerPort) PublicKey() string { return base64.StdEncoding.EncodeToString(p.cfg.PublicKey[:]) }
+
+// Key is the peer's public key.
+func (p *PeerPort) Key() [32]byte { return p.cfg.PublicKey }

@@ -302,21 +302,22 @@ func (t *Tunnel) routineResolveEndpoint(p *PeerPort) {
 		}
 		t.mu.Lock()
 		current := t.peers[p.cfg.PublicKey] == p
+		name, endpoint := p.cfg.Name, p.cfg.Endpoint
 		t.mu.Unlock()
-		if !current {
+		if !current || endpoint == "" {
 			return
 		}
-		ep, err := resolveEndpoint(p.cfg.Endpoint)
+		ep, err := resolveEndpoint(endpoint)
 		if err != nil {
-			t.log.Debug("peer endpoint still does not resolve", "peer", p.cfg.Name, "endpoint", p.cfg.Endpoint, "err", err)
+			t.log.Debug("peer endpoint still does not resolve", "peer", name, "endpoint", endpoint, "err", err)
 			continue
 		}
 		uapi := fmt.Sprintf("public_key=%s\nupdate_only=true\nendpoint=%s\n", hex.EncodeToString(p.cfg.PublicKey[:]), ep)
 		if err := t.dev.IpcSet(uapi); err != nil {
-			t.log.Warn("set peer endpoint", "peer", p.cfg.Name, "err", err)
+			t.log.Warn("set peer endpoint", "peer", name, "err", err)
 			continue
 		}
-		t.log.Info("peer endpoint resolved", "peer", p.cfg.Name, "endpoint", ep)
+		t.log.Info("peer endpoint resolved", "peer", name, "endpoint", ep)
 		return
 	}
 }
@@ -375,4 +376,42 @@ func resolveEndpoint(s string) (netip.AddrPort, error) {
 		}
 	}
 	return netip.AddrPortFrom(best.Unmap(), port), nil
+}
+
+// UpdatePeer applies a peer's new endpoint and keepalive without touching
+// its session, its port or its label. The peer is named by pc.PublicKey.
+func (t *Tunnel) UpdatePeer(pc PeerConfig) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.peers[pc.PublicKey]
+	if p == nil {
+		return fmt.Errorf("peer %q: not configured", pc.Name)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "public_key=%s\nupdate_only=true\n", hex.EncodeToString(pc.PublicKey[:]))
+	if pc.Endpoint != p.cfg.Endpoint && pc.Endpoint != "" {
+		ep, err := resolveEndpoint(pc.Endpoint)
+		if err != nil {
+			t.log.Warn("peer endpoint does not resolve yet; retrying in the background", "peer", pc.Name, "endpoint", pc.Endpoint, "err", err)
+			t.wg.Add(1)
+			defer func() { go t.routineResolveEndpoint(p) }()
+		} else {
+			fmt.Fprintf(&b, "endpoint=%s\n", ep)
+		}
+	}
+	fmt.Fprintf(&b, "persistent_keepalive_interval=%d\n", int(pc.PersistentKeepalive/time.Second))
+	if err := t.dev.IpcSet(b.String()); err != nil {
+		return fmt.Errorf("peer %q: configure wireguard: %w", pc.Name, err)
+	}
+	p.cfg.Endpoint = pc.Endpoint
+	p.cfg.PersistentKeepalive = pc.PersistentKeepalive
+	return nil
+}
+
+// SetListenPort moves WireGuard to another UDP port.
+func (t *Tunnel) SetListenPort(port int) error {
+	if err := t.dev.IpcSet(fmt.Sprintf("listen_port=%d\n", port)); err != nil {
+		return fmt.Errorf("set listen port %d: %w", port, err)
+	}
+	return nil
 }

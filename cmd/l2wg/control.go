@@ -84,6 +84,8 @@ func (n *node) serveControl(c net.Conn) {
 		enc.Encode(n.status(false))
 	case "fdb":
 		enc.Encode(n.status(true))
+	case "reload":
+		enc.Encode(n.reloadAndLog())
 	default:
 		enc.Encode(map[string]string{"error": "unknown request"})
 	}

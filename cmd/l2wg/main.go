@@ -22,6 +22,7 @@ commands:
   show [-i tap] [--json] [fdb]
                        print a running l2wg's interface, peers, spanning tree,
                        ports and (with fdb) forwarding database
+  reload [-i tap]      re-read node.toml and apply the difference live (also SIGHUP)
   genkey               print a new private key (as wg genkey)
   pubkey               read a private key on stdin, print its public key (as wg pubkey)
   lab <verb> ...       build and test topologies in network namespaces (l2wg lab help)
@@ -75,6 +76,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", path)
 		return nil
+	case "reload":
+		return cmdReload(rest, stdout, stderr)
 	case "show":
 		return cmdShow(rest, stdout, stderr)
 	case "lab":

@@ -13,6 +13,7 @@ import (
 
 	"github.com/l2wg/l2wg/bridge"
 	"github.com/l2wg/l2wg/frag"
+	"github.com/l2wg/l2wg/stp"
 	"github.com/l2wg/l2wg/tap"
 	"github.com/l2wg/l2wg/tunnel"
 )
@@ -32,9 +33,29 @@ type node struct {
 	st    *spanningTree // nil when [stp] enabled = false
 	ctl   net.Listener
 
+	level   *slog.LevelVar // log level, changed by reload
+	isolate atomic.Bool    // isolate_host, changed by reload
+
+	reloadMu sync.Mutex  // serialises reloads; protects applied
+	applied  *nodeConfig // the config in effect: cfg, then each reload's
+
 	fatalCh chan error
 	done    chan struct{}
 	wg      sync.WaitGroup
+}
+
+// peerSwitch is the switch as the tunnel sees it: with a spanning tree, a
+// new peer port starts disabled and forwards nothing until the tree says so.
+type peerSwitch struct {
+	*bridge.Bridge
+	stp bool
+}
+
+func (s peerSwitch) AddPort(name string, p bridge.Port) bridge.PortID {
+	if s.stp {
+		return s.Bridge.AddPortInState(name, p, stp.Disabled)
+	}
+	return s.Bridge.AddPort(name, p)
 }
 
 // tapPort is the TAP as a switch port.
@@ -72,8 +93,9 @@ func tapMAC(publicKey [32]byte) [6]byte {
 
 // startNode opens the TAP, builds the switch and brings up the tunnel. On
 // error everything already made is undone.
-func startNode(cfg *nodeConfig, log *slog.Logger) (n *node, err error) {
-	n = &node{cfg: cfg, log: log, done: make(chan struct{}), fatalCh: make(chan error, 1)}
+func startNode(cfg *nodeConfig, log *slog.Logger, level *slog.LevelVar) (n *node, err error) {
+	n = &node{cfg: cfg, applied: cfg, log: log, level: level, done: make(chan struct{}), fatalCh: make(chan error, 1)}
+	n.isolate.Store(cfg.IsolateHost)
 	defer func() {
 		if err != nil {
 			n.close()
@@ -102,9 +124,7 @@ func startNode(cfg *nodeConfig, log *slog.Logger) (n *node, err error) {
 		return n, err
 	}
 	n.tapID = n.br.AddPort(n.tap.Name(), &tapPort{dev: n.tap, log: log})
-	if cfg.IsolateHost {
-		n.refreshHostFilter()
-	}
+	n.refreshHostFilter()
 
 	n.tun, err = tunnel.New(tunnel.Config{
 		PrivateKey: cfg.PrivateKey,
@@ -116,7 +136,7 @@ func startNode(cfg *nodeConfig, log *slog.Logger) (n *node, err error) {
 			MaxBytesTotal:   cfg.ReassemblyTotalBytes,
 		},
 		Logger: log,
-	}, n.br)
+	}, peerSwitch{n.br, cfg.STP.Enabled})
 	if err != nil {
 		return n, err
 	}
@@ -177,7 +197,6 @@ func (n *node) routineSpanningTree() {
 	defer n.wg.Done()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	live := make(map[bridge.PortID]bool)
 	var lastPoll time.Time
 	for {
 		select {
@@ -189,12 +208,12 @@ func (n *node) routineSpanningTree() {
 				continue
 			}
 			lastPoll = now
-			n.followPeerSessions(live, now)
+			n.followPeerSessions(now)
 		}
 	}
 }
 
-func (n *node) followPeerSessions(live map[bridge.PortID]bool, now time.Time) {
+func (n *node) followPeerSessions(now time.Time) {
 	ts, err := n.tun.Status()
 	if err != nil {
 		return
@@ -205,9 +224,7 @@ func (n *node) followPeerSessions(live map[bridge.PortID]bool, now time.Time) {
 	}
 	for _, p := range ts.Peers {
 		up := p.Live(now)
-		if up != live[p.Port] {
-			live[p.Port] = up
-			n.st.setLink(p.Port, up)
+		if n.st.setLink(p.Port, up) {
 			if up {
 				n.log.Info("peer port up: wireguard session established", "peer", p.Name, "endpoint", p.Endpoint)
 			} else {
@@ -271,9 +288,7 @@ func (n *node) routineHousekeeping() {
 			return
 		case <-tick.C:
 			n.br.Sweep()
-			if n.cfg.IsolateHost {
-				n.refreshHostFilter()
-			}
+			n.refreshHostFilter()
 		}
 	}
 }
@@ -282,6 +297,10 @@ func (n *node) routineHousekeeping() {
 // the VM segment: their source MAC is the host bridge's (or, without a
 // bridge, the TAP's own).
 func (n *node) refreshHostFilter() {
+	if !n.isolate.Load() {
+		n.br.SetSourceFilter(n.tapID, nil)
+		return
+	}
 	deny := []bridge.MAC{bridge.MAC(n.tap.MAC())}
 	if mac, ok, err := n.tap.BridgeMAC(); err == nil && ok {
 		deny = append(deny, bridge.MAC(mac))

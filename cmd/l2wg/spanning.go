@@ -40,9 +40,10 @@ type spanningTree struct {
 	tapID   bridge.PortID
 	tapMode string
 
-	mu    sync.Mutex // protects tree and names, and orders the actions applied
+	mu    sync.Mutex // protects tree, names, up and ageing, and orders the actions applied
 	tree  *stp.Bridge
 	names map[stp.PortNo]string
+	up    map[bridge.PortID]bool // link state last reported by setLink
 
 	ignored atomic.Uint64 // BPDUs to the wrong group for their port, or on an edge TAP
 	bad     atomic.Uint64 // BPDUs that do not decode
@@ -72,7 +73,7 @@ func newSpanningTree(cfg stpConfig, mac [6]byte, br *bridge.Bridge, ageing time.
 	if err != nil {
 		return nil, err
 	}
-	s := &spanningTree{br: br, log: log, mac: mac, ageing: ageing, tapMode: tapMode, tree: tree, names: make(map[stp.PortNo]string)}
+	s := &spanningTree{br: br, log: log, mac: mac, ageing: ageing, tapMode: tapMode, tree: tree, names: make(map[stp.PortNo]string), up: make(map[bridge.PortID]bool)}
 	br.AddControlAddress(privateGroup)
 	br.SetControlHandler(s.handleControl)
 	return s, nil
@@ -113,16 +114,21 @@ func (s *spanningTree) setTAP(id bridge.PortID, name string, cost uint32) error 
 }
 
 // setLink reports a port's link up or down (a peer with or without a
-// WireGuard session).
-func (s *spanningTree) setLink(id bridge.PortID, up bool) {
+// WireGuard session). It reports whether that changed the link's state.
+func (s *spanningTree) setLink(id bridge.PortID, up bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.up[id] == up {
+		return false
+	}
+	s.up[id] = up
 	now := time.Now()
 	if up {
 		s.applyLocked(s.tree.Enable(stp.PortNo(id), now))
 	} else {
 		s.applyLocked(s.tree.Disable(stp.PortNo(id), now))
 	}
+	return true
 }
 
 // removePort takes a port out of the tree.
@@ -134,6 +140,47 @@ func (s *spanningTree) removePort(id bridge.PortID) {
 		s.applyLocked(actions)
 	}
 	delete(s.names, stp.PortNo(id))
+	delete(s.up, id)
+}
+
+// setPortCost changes a port's path cost.
+func (s *spanningTree) setPortCost(id bridge.PortID, cost uint32) error {
+	if cost == 0 {
+		cost = stp.DefaultPathCost
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	actions, err := s.tree.SetPortCost(stp.PortNo(id), cost, time.Now())
+	if err != nil {
+		return err
+	}
+	s.applyLocked(actions)
+	return nil
+}
+
+// setBridge changes the bridge priority and timers.
+func (s *spanningTree) setBridge(cfg stpConfig) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	actions, err := s.tree.SetTimers(cfg.HelloTime, cfg.MaxAge, cfg.ForwardDelay, now)
+	if err != nil {
+		return err
+	}
+	s.applyLocked(actions)
+	s.applyLocked(s.tree.SetBridgePriority(cfg.Priority, now))
+	return nil
+}
+
+// setAgeing changes the configured FDB ageing; while a topology change is
+// in progress the short ageing stays until the change is over.
+func (s *spanningTree) setAgeing(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ageing = d
+	if !s.tree.Status().TopologyChange {
+		s.br.SetAgeingTime(d)
+	}
 }
 
 // tick advances the tree's timers.

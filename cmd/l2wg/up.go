@@ -15,30 +15,43 @@ func cmdUp(path string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	level := slog.LevelInfo
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); cfg.LogLevel != "" && err != nil {
-		level = slog.LevelInfo
-	}
+	level := new(slog.LevelVar)
+	level.Set(logLevel(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	n, err := startNode(cfg, log)
+	n, err := startNode(cfg, log, level)
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
 	log.Info("l2wg up", n.summary()...)
 
-	select {
-	case sig := <-sigs:
-		log.Info("shutting down", "signal", sig.String())
-		n.close()
-		log.Info("l2wg down")
-		return nil
-	case err := <-n.Fatal():
-		n.close()
-		return fmt.Errorf("up: %w", err)
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				n.reloadAndLog()
+				continue
+			}
+			log.Info("shutting down", "signal", sig.String())
+			n.close()
+			log.Info("l2wg down")
+			return nil
+		case err := <-n.Fatal():
+			n.close()
+			return fmt.Errorf("up: %w", err)
+		}
 	}
+}
+
+// logLevel maps the config's log_level to slog's (info when empty).
+func logLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); s == "" || err != nil {
+		return slog.LevelInfo
+	}
+	return l
 }
