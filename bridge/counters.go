@@ -29,6 +29,9 @@ const (
 	DropSamePort
 	// DropNoControlHandler: a control frame arrived and no handler was set.
 	DropNoControlHandler
+	// DropStorm: a broadcast, multicast or unknown-unicast frame over the
+	// ingress port's storm-control limit (SetStormLimit).
+	DropStorm
 
 	numDropReasons
 )
@@ -42,6 +45,7 @@ var dropReasonNames = [...]string{
 	DropNotForwarding:    "not-forwarding",
 	DropSamePort:         "same-port",
 	DropNoControlHandler: "no-control-handler",
+	DropStorm:            "storm",
 }
 
 // String returns a short name such as "runt" or "fdb-full".

@@ -42,12 +42,18 @@ func (b *Bridge) Input(in PortID, frames []Frame) {
 		bt:           getBatch(len(frames), len(tab.ports)),
 	}
 	bt := ig.bt
+	if p.storm.limit.Load() > 0 {
+		ig.storm = &p.storm
+	}
 
 	f.mu.RLock()
 	for i := range frames {
 		ig.decideLocked(i, &frames[i])
 	}
 	f.mu.RUnlock()
+	if ig.stormBudget > 0 {
+		ig.storm.giveBack(ig.stormBudget)
+	}
 
 	if len(bt.learn) > 0 {
 		bt.drops[DropFDBFull] += f.learnAll(p, bt.learn, ig.now, b.log)
@@ -76,6 +82,8 @@ type ingress struct {
 	controlAddrs *macSet
 	now, ageing  int64
 	bt           *batch
+	storm        *stormBucket // nil when the port has no storm limit
+	stormBudget  int64        // tokens taken from storm and not yet used
 }
 
 // decideLocked learns from input frame i and decides where it goes, recording
@@ -122,13 +130,13 @@ func (ig *ingress) decideLocked(i int, fr *Frame) {
 		return
 	}
 	if dst.IsMulticast() {
-		bt.floodFrame(i, fr)
+		ig.flood(i, fr)
 		return
 	}
 	out, known := ig.fdb.lookupLocked(dst, ig.now, ig.ageing)
 	switch {
 	case !known:
-		bt.floodFrame(i, fr)
+		ig.flood(i, fr)
 	case out == ig.in:
 		bt.drop(i, DropSamePort)
 	default:
@@ -139,6 +147,25 @@ func (ig *ingress) decideLocked(i int, fr *Frame) {
 		}
 	}
 }
+
+// flood floods frame i unless the ingress port's storm control says no.
+func (ig *ingress) flood(i int, fr *Frame) {
+	if ig.storm != nil {
+		if ig.stormBudget == 0 {
+			ig.stormBudget = ig.storm.take(ig.now, stormChunk)
+			if ig.stormBudget == 0 {
+				ig.bt.drop(i, DropStorm)
+				return
+			}
+		}
+		ig.stormBudget--
+	}
+	ig.bt.floodFrame(i, fr)
+}
+
+// stormChunk is how many tokens an Input call takes from a storm bucket at
+// once; unused ones are returned when the call ends.
+const stormChunk = 64
 
 // handleControl hands the control frames of a batch to the control handler,
 // or drops and counts them when there is none.

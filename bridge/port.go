@@ -36,6 +36,7 @@ type port struct {
 	state   atomic.Uint32          // stp.PortState
 	filter  atomic.Pointer[macSet] // source addresses denied on ingress
 	removed atomic.Bool            // set by RemovePort before its FDB flush
+	storm   stormBucket
 	stats   portCounters
 }
 

@@ -27,6 +27,7 @@ type PeerPort struct {
 	id    bridge.PortID
 
 	txFrames, txDropped atomic.Uint64
+	probe               probeState
 }
 
 var _ bridge.Port = (*PeerPort)(nil)

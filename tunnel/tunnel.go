@@ -46,6 +46,9 @@ type Config struct {
 	// (sendmmsg/recvmmsg with UDP GSO/GRO). Tests pass conn/bindtest binds.
 	Bind   conn.Bind
 	Logger *slog.Logger
+	// ProbeInterval is how often each peer is probed for liveness and round
+	// trip time; 0: DefaultProbeInterval.
+	ProbeInterval time.Duration
 }
 
 // Tunnel is the embedded wireguard-go device and its peer ports.
@@ -122,8 +125,12 @@ func New(cfg Config, sw Switch) (*Tunnel, error) {
 		t.dev.Close()
 		return nil, fmt.Errorf("configure wireguard device: %w", err)
 	}
-	t.wg.Add(1)
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = DefaultProbeInterval
+	}
+	t.wg.Add(2)
 	go t.routineExpireReassembly()
+	go t.routineProbe(cfg.ProbeInterval)
 	return t, nil
 }
 
@@ -244,6 +251,10 @@ func (t *Tunnel) receive(bufs [][]byte, offset int) {
 		p := labels[src]
 		if p == nil {
 			t.rxUnknownPeer.Add(1)
+			continue
+		}
+		if isProbe(chunk) {
+			t.handleProbe(p, chunk, now)
 			continue
 		}
 		f, ok := t.reasm.Add(src.key(), chunk, now)

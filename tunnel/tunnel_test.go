@@ -290,3 +290,31 @@ func TestStatusReportsHandshakeAndBytes(t *testing.T) {
 		t.Fatalf("after a frame: %+v", p)
 	}
 }
+
+func TestProbesMeasureRoundTrip(t *testing.T) {
+	a, b, _, _ := pair(t, DefaultMTU)
+	var pa *PeerPort
+	for _, p := range a.Peers() {
+		pa = p
+	}
+	ok := false
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if rtt, last := pa.RTT(); rtt > 0 && !last.IsZero() {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		t.Fatal("no probe reply within 10s")
+	}
+	rtt, last := pa.RTT()
+	if rtt > time.Second || time.Since(last) > time.Second {
+		t.Fatalf("rtt %v, last reply %v ago", rtt, time.Since(last))
+	}
+	// Stop the far side: replies stop.
+	b.Close()
+	time.Sleep(5 * DefaultProbeInterval) // long enough for several probes to go unanswered
+	if _, last2 := pa.RTT(); time.Since(last2) < 4*DefaultProbeInterval {
+		t.Fatalf("probe replies still arrive %v after the peer closed", time.Since(last2))
+	}
+}

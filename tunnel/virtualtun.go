@@ -42,6 +42,7 @@ type virtualTUN struct {
 	splitter *frag.Splitter
 
 	queue     chan *outFrame
+	ctrl      chan ctrlPacket // control messages, ahead of frames
 	events    chan tun.Event
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -57,6 +58,7 @@ type virtualTUN struct {
 
 	dropsTooBig atomic.Uint64
 	dropsClosed atomic.Uint64
+	dropsCtrl   atomic.Uint64
 }
 
 func newVirtualTUN(mtu int, self Label) *virtualTUN {
@@ -66,6 +68,7 @@ func newVirtualTUN(mtu int, self Label) *virtualTUN {
 		self:     self,
 		splitter: frag.NewSplitter(),
 		queue:    make(chan *outFrame, queueLen),
+		ctrl:     make(chan ctrlPacket, 64),
 		events:   make(chan tun.Event, 1),
 		closed:   make(chan struct{}),
 	}
@@ -102,6 +105,16 @@ func (t *virtualTUN) enqueue(dst Label, offload *[frag.OffloadLen]byte, frame []
 	}
 }
 
+// sendControl queues a control packet; when the control queue is full the
+// packet is dropped (probes are periodic, the next one will do).
+func (t *virtualTUN) sendControl(c ctrlPacket) {
+	select {
+	case t.ctrl <- c:
+	default:
+		t.dropsCtrl.Add(1)
+	}
+}
+
 func (t *virtualTUN) release(f *outFrame) {
 	if cap(f.buf) == smallBufLen {
 		t.smallPool.Put(f)
@@ -117,18 +130,32 @@ func (t *virtualTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	for n < len(bufs) {
 		if t.cur == nil {
 			var f *outFrame
+			var c ctrlPacket
+			got := false
 			if n == 0 {
 				select {
+				case c = <-t.ctrl:
+					got = true
 				case f = <-t.queue:
 				case <-t.closed:
 					return 0, os.ErrClosed
 				}
 			} else {
 				select {
+				case c = <-t.ctrl:
+					got = true
 				case f = <-t.queue:
 				default:
 					return n, nil
 				}
+			}
+			if got {
+				pkt := bufs[n][offset:]
+				copy(pkt[labelHeaderLen:], c.data[:])
+				putLabelHeader(pkt, t.self, c.dst, labelHeaderLen+probeLen)
+				sizes[n] = labelHeaderLen + probeLen
+				n++
+				continue
 			}
 			t.cur = f
 			t.chunks = t.splitter.Split(&f.offload, f.buf[:f.n], t.maxChunk)

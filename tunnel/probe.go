@@ -1,0 +1,126 @@
+package tunnel
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"time"
+
+	"github.com/l2wg/l2wg/frag"
+)
+
+// Probes: every ProbeInterval the tunnel sends each peer a small control
+// message, which the peer echoes at once. The echoes give each peer port a
+// liveness signal much faster than WireGuard's handshake timers (a peer
+// that misses a few echoes in a row is down) and a smoothed round-trip time
+// (for path costs that follow latency).
+//
+// A probe is a whole frag chunk of type typeProbe, so a node that does not
+// know probes drops it and counts it as an unknown type:
+//
+//	| ver<<4 | typeProbe | kind | 0 | seq uint32 | sent int64 (sender's clock, ns) |
+
+const (
+	typeProbe    = 1
+	probeRequest = 0
+	probeReply   = 1
+	probeLen     = frag.WholeHeaderLen + 2 + 4 + 8
+
+	// DefaultProbeInterval is how often each peer is probed.
+	DefaultProbeInterval = 100 * time.Millisecond
+)
+
+// ctrlPacket is a control chunk waiting for wireguard-go's reader.
+type ctrlPacket struct {
+	dst  Label
+	data [probeLen]byte
+}
+
+// probeState is a peer port's view of its probes.
+type probeState struct {
+	seq       atomic.Uint32
+	lastReply atomic.Int64 // unix ns of the last echo; 0: never
+	srtt      atomic.Int64 // smoothed round trip, ns; 0: no sample yet
+}
+
+// sample folds one round trip into the smoothed RTT (RFC 6298's 1/8 gain).
+func (s *probeState) sample(rtt time.Duration, now time.Time) {
+	s.lastReply.Store(now.UnixNano())
+	old := s.srtt.Load()
+	if old == 0 {
+		s.srtt.Store(int64(rtt))
+		return
+	}
+	s.srtt.Store(old + (int64(rtt)-old)/8)
+}
+
+// RTT is the peer's smoothed round-trip time (0 before the first echo), and
+// when the last echo arrived (zero if none ever did).
+func (p *PeerPort) RTT() (time.Duration, time.Time) {
+	var last time.Time
+	if ns := p.probe.lastReply.Load(); ns != 0 {
+		last = time.Unix(0, ns)
+	}
+	return time.Duration(p.probe.srtt.Load()), last
+}
+
+func putProbe(b *[probeLen]byte, kind byte, seq uint32, sent int64) {
+	b[0] = frag.Version << 4
+	b[1] = typeProbe
+	b[2] = kind
+	b[3] = 0
+	binary.BigEndian.PutUint32(b[4:], seq)
+	binary.BigEndian.PutUint64(b[8:], uint64(sent))
+}
+
+// isProbe reports whether a received chunk is a probe.
+func isProbe(chunk []byte) bool {
+	return len(chunk) >= 2 && chunk[0] == frag.Version<<4 && chunk[1] == typeProbe
+}
+
+// handleProbe answers a request and records a reply.
+func (t *Tunnel) handleProbe(p *PeerPort, chunk []byte, now time.Time) {
+	if len(chunk) < probeLen {
+		t.rxMalformed.Add(1)
+		return
+	}
+	seq := binary.BigEndian.Uint32(chunk[4:])
+	sent := int64(binary.BigEndian.Uint64(chunk[8:]))
+	switch chunk[2] {
+	case probeRequest:
+		var pkt ctrlPacket
+		pkt.dst = p.label
+		putProbe(&pkt.data, probeReply, seq, sent)
+		t.vtun.sendControl(pkt)
+	case probeReply:
+		rtt := now.Sub(time.Unix(0, sent))
+		if rtt < 0 || rtt > time.Minute {
+			t.rxMalformed.Add(1)
+			return
+		}
+		p.probe.sample(rtt, now)
+	default:
+		t.rxMalformed.Add(1)
+	}
+}
+
+// routineProbe probes every peer every interval.
+func (t *Tunnel) routineProbe(interval time.Duration) {
+	defer t.wg.Done()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.done:
+			return
+		case now := <-tick.C:
+			t.mu.Lock()
+			for _, p := range t.peers {
+				var pkt ctrlPacket
+				pkt.dst = p.label
+				putProbe(&pkt.data, probeRequest, p.probe.seq.Add(1), now.UnixNano())
+				t.vtun.sendControl(pkt)
+			}
+			t.mu.Unlock()
+		}
+	}
+}
