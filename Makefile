@@ -46,8 +46,14 @@ unit: fmt-check vet
 e2e: deps
 	$(GO) test -count=1 -timeout 15m -run E2E -v ./cmd/l2wg
 
-bench: deps
+# bench: the Go benchmarks of the hot path, then the side-by-side benchmark
+# in network namespaces (root): wireguard-go L3, wireguard-go + kernel VXLAN,
+# tinc switch mode, fastd tap and l2wg, interleaved, 3 repetitions; the table
+# goes to bench-results.md. BENCHFLAGS=-quick for a 1.5-minute run.
+BENCHFLAGS ?=
+bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./frag/... ./bridge/... ./tunnel/...
+	$(GO) run ./cmd/l2wg/internal/bench -fastd -l2wg $(BIN) -out bench-results.md $(BENCHFLAGS)
 
 fuzz:
 	@for pkg in ./frag ./stp ./cmd/l2wg; do \

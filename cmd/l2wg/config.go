@@ -25,6 +25,7 @@ type fileConfig struct {
 	ListenPort     *int   `toml:"listen_port"`
 	IsolateHost    *bool  `toml:"isolate_host"`
 	LogLevel       string `toml:"log_level"`
+	MetricsListen  string `toml:"metrics_listen"`
 
 	TAP struct {
 		Name       string `toml:"name"`
@@ -44,6 +45,7 @@ type fileConfig struct {
 	Switch struct {
 		AgeingTime    string `toml:"ageing_time"`
 		MaxFDBEntries *int   `toml:"max_fdb_entries"`
+		StormLimit    *int   `toml:"storm_limit"`
 	} `toml:"switch"`
 
 	STP struct {
@@ -54,6 +56,7 @@ type fileConfig struct {
 		ForwardDelay string `toml:"forward_delay"`
 		TAP          string `toml:"tap"`
 		TAPCost      *int   `toml:"tap_cost"`
+		BPDUGuard    bool   `toml:"bpdu_guard"`
 	} `toml:"stp"`
 
 	Peers []struct {
@@ -72,6 +75,8 @@ type nodeConfig struct {
 	ListenPort  int
 	IsolateHost bool
 	LogLevel    string
+	// MetricsListen is host:port of the Prometheus /metrics server; "": off.
+	MetricsListen string
 
 	TAPName       string
 	TAPMTU        int
@@ -86,6 +91,7 @@ type nodeConfig struct {
 
 	AgeingTime    time.Duration
 	MaxFDBEntries int
+	StormLimit    int // flooded frames per second per ingress port; 0: no limit
 
 	STP stpConfig
 
@@ -102,6 +108,7 @@ type stpConfig struct {
 	ForwardDelay time.Duration
 	TAPMode      string // auto, stp, private, edge
 	TAPCost      uint32
+	BPDUGuard    bool // a BPDU from the VM side disables the TAP port for bpduGuardHold
 }
 
 // defaultSTPPriority is one 802.1D-2004 step (4096) better than the 32768 of
@@ -318,6 +325,12 @@ func (v *validator) validate(fc *fileConfig) *nodeConfig {
 	default:
 		v.fail("log_level", "%q: must be one of debug, info, warn, error", fc.LogLevel)
 	}
+	if fc.MetricsListen != "" {
+		if err := checkListenAddr(fc.MetricsListen); err != nil {
+			v.fail("metrics_listen", "%q: %v (want host:port, e.g. 127.0.0.1:9586)", fc.MetricsListen, err)
+		}
+	}
+	cfg.MetricsListen = fc.MetricsListen
 
 	cfg.TAPName = fc.TAP.Name
 	if cfg.TAPName == "" {
@@ -343,6 +356,7 @@ func (v *validator) validate(fc *fileConfig) *nodeConfig {
 
 	cfg.AgeingTime = v.durationIn("switch.ageing_time", fc.Switch.AgeingTime, defaultAgeingTime, 10*time.Second, 1000000*time.Second)
 	cfg.MaxFDBEntries = v.intIn("switch.max_fdb_entries", fc.Switch.MaxFDBEntries, defaultMaxFDBEntries, 16, 1<<22)
+	cfg.StormLimit = v.intIn("switch.storm_limit", fc.Switch.StormLimit, 0, 0, 10_000_000)
 
 	v.validateSTP(fc, cfg)
 	v.validatePeers(fc, cfg)
@@ -372,6 +386,7 @@ func (v *validator) validateSTP(fc *fileConfig, cfg *nodeConfig) {
 		v.fail("stp.tap", "%q: must be auto, stp, private or edge", fs.TAP)
 	}
 	c.TAPCost = uint32(v.intIn("stp.tap_cost", fs.TAPCost, 0, 1, int(stp.MaxPathCost)))
+	c.BPDUGuard = fs.BPDUGuard
 }
 
 func (v *validator) validatePeers(fc *fileConfig, cfg *nodeConfig) {

@@ -90,6 +90,8 @@ func TestConfigErrorsNameFileLineAndField(t *testing.T) {
 		{"ageing", "private_key_file = \"node.key\"\n[switch]\nageing_time = \"5\"\n", `:3: switch.ageing_time: "5": not a duration`},
 		{"tap name", "private_key_file = \"node.key\"\n[tap]\nname = \"a-name-that-is-too-long\"\n", `:3: tap.name: "a-name-that-is-too-long": longer than 15 bytes`},
 		{"syntax", "private_key_file = \"node.key\"\n[tap\n", ":2"},
+		{"metrics_listen without port", "private_key_file = \"node.key\"\nmetrics_listen = \"127.0.0.1\"\n", `:2: metrics_listen: "127.0.0.1": address 127.0.0.1: missing port in address`},
+		{"metrics_listen bad port", "private_key_file = \"node.key\"\nmetrics_listen = \"127.0.0.1:http\"\n", `:2: metrics_listen: "127.0.0.1:http": port "http": must be a number between 1 and 65535`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -78,6 +78,10 @@ func (n *node) serveControl(c net.Conn) {
 	if err != nil {
 		return
 	}
+	if arg, ok := strings.CutPrefix(strings.TrimSpace(line), "capture "); ok {
+		n.serveCapture(c, arg) // streams frames until its bound (capture.go)
+		return
+	}
 	enc := json.NewEncoder(c)
 	switch strings.TrimSpace(line) {
 	case "status":

@@ -23,6 +23,9 @@ commands:
                        print a running l2wg's interface, peers, spanning tree,
                        ports and (with fdb) forwarding database
   reload [-i tap]      re-read node.toml and apply the difference live (also SIGHUP)
+  capture [-i tap] [--port NAME] -w file.pcap [-c count] [-d duration]
+                       write the frames the switch passes through a port
+                       (default: every port) to a pcap file (l2wg capture -h)
   genkey               print a new private key (as wg genkey)
   pubkey               read a private key on stdin, print its public key (as wg pubkey)
   lab <verb> ...       build and test topologies in network namespaces (l2wg lab help)
@@ -80,6 +83,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return cmdReload(rest, stdout, stderr)
 	case "show":
 		return cmdShow(rest, stdout, stderr)
+	case "capture":
+		return cmdCapture(rest, stdout, stderr)
 	case "lab":
 		return cmdLab(rest, stdout, stderr)
 	case "genkey":

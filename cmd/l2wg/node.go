@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/l2wg/l2wg/bridge"
+	"github.com/l2wg/l2wg/cmd/l2wg/systemd"
 	"github.com/l2wg/l2wg/frag"
 	"github.com/l2wg/l2wg/stp"
 	"github.com/l2wg/l2wg/tap"
@@ -35,9 +36,14 @@ type node struct {
 
 	level   *slog.LevelVar // log level, changed by reload
 	isolate atomic.Bool    // isolate_host, changed by reload
+	storm   atomic.Int64   // storm_limit, changed by reload
 
 	reloadMu sync.Mutex  // serialises reloads; protects applied
 	applied  *nodeConfig // the config in effect: cfg, then each reload's
+
+	capture captureTaps    // l2wg capture's tap points on every port (capture.go)
+	uapi    *uapiServer    // wg(8)'s socket; nil if none (uapi.go)
+	metrics *metricsServer // metrics_listen; nil if off (metrics.go)
 
 	fatalCh chan error
 	done    chan struct{}
@@ -48,14 +54,26 @@ type node struct {
 // new peer port starts disabled and forwards nothing until the tree says so.
 type peerSwitch struct {
 	*bridge.Bridge
-	stp bool
+	stp   bool
+	storm *atomic.Int64 // storm_limit, as reloaded
 }
 
 func (s peerSwitch) AddPort(name string, p bridge.Port) bridge.PortID {
+	state := stp.Forwarding
 	if s.stp {
-		return s.Bridge.AddPortInState(name, p, stp.Disabled)
+		state = stp.Disabled
 	}
-	return s.Bridge.AddPort(name, p)
+	id := s.Bridge.AddPortInState(name, p, state)
+	s.Bridge.SetStormLimit(id, int(s.storm.Load()))
+	return id
+}
+
+// setStormLimit applies storm_limit to every port.
+func (n *node) setStormLimit(pps int) {
+	n.storm.Store(int64(pps))
+	for _, p := range n.br.Ports() {
+		n.br.SetStormLimit(p.ID, pps)
+	}
 }
 
 // tapPort is the TAP as a switch port.
@@ -123,7 +141,8 @@ func startNode(cfg *nodeConfig, log *slog.Logger, level *slog.LevelVar) (n *node
 	if err != nil {
 		return n, err
 	}
-	n.tapID = n.br.AddPort(n.tap.Name(), &tapPort{dev: n.tap, log: log})
+	n.tapID = n.capture.wrap(n.br).AddPort(n.tap.Name(), &tapPort{dev: n.tap, log: log})
+	n.setStormLimit(cfg.StormLimit)
 	n.refreshHostFilter()
 
 	n.tun, err = tunnel.New(tunnel.Config{
@@ -136,7 +155,7 @@ func startNode(cfg *nodeConfig, log *slog.Logger, level *slog.LevelVar) (n *node
 			MaxBytesTotal:   cfg.ReassemblyTotalBytes,
 		},
 		Logger: log,
-	}, peerSwitch{n.br, cfg.STP.Enabled})
+	}, n.capture.wrap(peerSwitch{n.br, cfg.STP.Enabled, &n.storm}))
 	if err != nil {
 		return n, err
 	}
@@ -165,6 +184,11 @@ func startNode(cfg *nodeConfig, log *slog.Logger, level *slog.LevelVar) (n *node
 		n.wg.Add(1)
 		go n.routineSpanningTree()
 	}
+	n.startUAPI()
+	if err := n.startMetrics(); err != nil {
+		return n, err
+	}
+	systemd.Notify("READY=1") // Type=notify: the switch is up
 	return n, nil
 }
 
@@ -262,7 +286,7 @@ func (n *node) routineReadFromTAP() {
 			frames[i] = bridge.Frame{Offload: hdrs[i], Data: bufs[i][:sizes[i]]}
 		}
 		if count > 0 {
-			n.br.Input(n.tapID, frames[:count])
+			n.capture.wrap(n.br).Input(n.tapID, frames[:count])
 		}
 		if err != nil {
 			select {
@@ -331,6 +355,9 @@ func (n *node) close() {
 	if n.ctl != nil {
 		n.ctl.Close() // also removes the socket file
 	}
+	systemd.Notify("STOPPING=1")
+	n.stopUAPI()
+	n.stopMetrics()
 	if n.tun != nil {
 		n.tun.Close()
 	}

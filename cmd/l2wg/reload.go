@@ -58,7 +58,7 @@ func checkReloadable(cur, next *nodeConfig) error {
 	var errs configErrors
 	for _, r := range restartOnly {
 		if r.get(cur) != r.get(next) {
-			msg := "changed: this setting takes a restart (l2wg reload applies peers, endpoints, keepalives, costs, stp priority and timers, isolate_host, log_level, listen_port, switch.ageing_time)"
+			msg := "changed: this setting takes a restart (l2wg reload applies peers, endpoints, keepalives, costs, stp priority, timers and bpdu_guard, isolate_host, log_level, listen_port, switch.ageing_time and storm_limit)"
 			if r.field != "private_key_file" {
 				msg = fmt.Sprintf("changed from %v to %v: this setting takes a restart", r.get(cur), r.get(next))
 			}
@@ -108,6 +108,14 @@ func (n *node) reload() ([]string, error) {
 			n.br.SetAgeingTime(next.AgeingTime)
 		}
 		note("switch.ageing_time %s", next.AgeingTime)
+	}
+	if next.StormLimit != cur.StormLimit {
+		n.setStormLimit(next.StormLimit)
+		note("switch.storm_limit %d", next.StormLimit)
+	}
+	if next.STP.BPDUGuard != cur.STP.BPDUGuard && n.st != nil {
+		n.st.setBPDUGuard(next.STP.BPDUGuard)
+		note("stp.bpdu_guard %v", next.STP.BPDUGuard)
 	}
 	if n.st != nil {
 		s, c := next.STP, cur.STP

@@ -47,6 +47,44 @@ type spanningTree struct {
 
 	ignored atomic.Uint64 // BPDUs to the wrong group for their port, or on an edge TAP
 	bad     atomic.Uint64 // BPDUs that do not decode
+
+	bpduGuard    atomic.Bool
+	guardedUntil time.Time // the TAP port is disabled by BPDU guard until then; zero if not; under mu
+}
+
+// bpduGuardHold is how long BPDU guard keeps the TAP port disabled after the
+// last BPDU from the VM side.
+const bpduGuardHold = 30 * time.Second
+
+func (s *spanningTree) setBPDUGuard(on bool) { s.bpduGuard.Store(on) }
+
+// guardLocked disables the TAP port: a spanning-tree message came from the
+// VM side, where BPDU guard says none may come from.
+func (s *spanningTree) guardLocked(now time.Time) {
+	if s.guardedUntil.IsZero() {
+		s.log.Error("bpdu guard: spanning-tree message received on the TAP port; port disabled",
+			"port", s.names[stp.PortNo(s.tapID)], "for", bpduGuardHold)
+		if s.tapMode == tapEdge {
+			s.br.SetPortState(s.tapID, stp.Disabled)
+		} else {
+			s.applyLocked(s.tree.Disable(stp.PortNo(s.tapID), now))
+		}
+	}
+	s.guardedUntil = now.Add(bpduGuardHold)
+}
+
+// unguardLocked re-enables the TAP port once the hold has passed.
+func (s *spanningTree) unguardLocked(now time.Time) {
+	if s.guardedUntil.IsZero() || now.Before(s.guardedUntil) {
+		return
+	}
+	s.guardedUntil = time.Time{}
+	s.log.Info("bpdu guard: no spanning-tree message from the VM side for a while; TAP port enabled again", "port", s.names[stp.PortNo(s.tapID)])
+	if s.tapMode == tapEdge {
+		s.br.SetPortState(s.tapID, stp.Forwarding)
+	} else {
+		s.applyLocked(s.tree.Enable(stp.PortNo(s.tapID), now))
+	}
 }
 
 // resolveTAPMode turns "auto" into stp or private by the host bridge's
@@ -74,6 +112,7 @@ func newSpanningTree(cfg stpConfig, mac [6]byte, br *bridge.Bridge, ageing time.
 		return nil, err
 	}
 	s := &spanningTree{br: br, log: log, mac: mac, ageing: ageing, tapMode: tapMode, tree: tree, names: make(map[stp.PortNo]string), up: make(map[bridge.PortID]bool)}
+	s.bpduGuard.Store(cfg.BPDUGuard)
 	br.AddControlAddress(privateGroup)
 	br.SetControlHandler(s.handleControl)
 	return s, nil
@@ -187,6 +226,7 @@ func (s *spanningTree) setAgeing(d time.Duration) {
 func (s *spanningTree) tick(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.unguardLocked(now)
 	s.applyLocked(s.tree.Tick(now))
 }
 
@@ -195,6 +235,12 @@ func (s *spanningTree) tick(now time.Time) {
 // private-mode TAP. Anything else is ignored and counted.
 func (s *spanningTree) handleControl(in bridge.PortID, f bridge.Frame) {
 	dst := bridge.Dst(f.Data)
+	if in == s.tapID && s.bpduGuard.Load() && (dst == bridge.MAC(stp.GroupAddress) || dst == privateGroup) {
+		s.mu.Lock()
+		s.guardLocked(time.Now())
+		s.mu.Unlock()
+		return
+	}
 	want := bridge.MAC(stp.GroupAddress)
 	if in == s.tapID {
 		switch s.tapMode {

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"math"
+)
+
+// metric names one number measured per contestant and repetition.
+type metric int
+
+const (
+	mTCP1 metric = iota
+	mTCP4
+	mUDP
+	mUDPLoss
+	mRTTIdleMean
+	mRTTIdleP99
+	mRTTLoadMean
+	mRTTLoadP99
+	mCPUPerGB
+	mRSSTCP
+	mRSSAll
+	numMetrics
+)
+
+// metricInfo says how a metric reads in the report.
+type metricInfo struct {
+	Label    string
+	Decimals int
+	// HigherIsBetter tells which way the l2wg / baseline ratio should go.
+	HigherIsBetter bool
+	// NoRatio leaves the metric out of the ratio table (a loss of 0 % has
+	// no meaningful ratio).
+	NoRatio bool
+}
+
+// metricInfos is indexed by metric; labels are filled in by metricTable,
+// which knows the test parameters.
+var metricInfos = [numMetrics]metricInfo{
+	mTCP1:        {Decimals: 0, HigherIsBetter: true},
+	mTCP4:        {Decimals: 0, HigherIsBetter: true},
+	mUDP:         {Decimals: 0, HigherIsBetter: true},
+	mUDPLoss:     {Decimals: 1, NoRatio: true},
+	mRTTIdleMean: {Decimals: 3},
+	mRTTIdleP99:  {Decimals: 3},
+	mRTTLoadMean: {Decimals: 3},
+	mRTTLoadP99:  {Decimals: 3},
+	mCPUPerGB:    {Decimals: 2},
+	mRSSTCP:      {Decimals: 1},
+	mRSSAll:      {Decimals: 1},
+}
+
+// metricLabels returns the report's label of every metric for a run with
+// these parameters.
+func metricLabels(udpRate string) [numMetrics]string {
+	return [numMetrics]string{
+		mTCP1:        "TCP, 1 stream (Mbit/s)",
+		mTCP4:        "TCP, 4 streams (Mbit/s)",
+		mUDP:         fmt.Sprintf("UDP, full-size datagrams at %s offered: delivered (Mbit/s)", udpRate),
+		mUDPLoss:     "UDP loss (%)",
+		mRTTIdleMean: "ping RTT idle, mean (ms)",
+		mRTTIdleP99:  "ping RTT idle, p99 (ms)",
+		mRTTLoadMean: "ping RTT under load (TCP 4 streams), mean (ms)",
+		mRTTLoadP99:  "ping RTT under load (TCP 4 streams), p99 (ms)",
+		mCPUPerGB:    "VPN CPU per GB delivered, TCP 1 stream (CPU s/GB)",
+		mRSSTCP:      "peak RSS of one VPN process, after the TCP tests (MB)",
+		mRSSAll:      "peak RSS of one VPN process, after all tests (MB)",
+	}
+}
+
+// sample is what one repetition of one contestant measured.
+type sample struct {
+	// Err is set when the contestant did not come up or failed its check:
+	// then it has no values.
+	Err error
+	// Problems are the tests that failed while the contestant worked.
+	Problems []string
+	// Values holds NaN where a test failed.
+	Values [numMetrics]float64
+}
+
+// newSample returns a sample with every value unknown.
+func newSample() *sample {
+	s := &sample{}
+	for i := range s.Values {
+		s.Values[i] = math.NaN()
+	}
+	return s
+}
+
+// problem records a test that failed.
+func (s *sample) problem(test string, err error) {
+	s.Problems = append(s.Problems, fmt.Sprintf("%s: %v", test, err))
+}

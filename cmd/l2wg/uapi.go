@@ -1,0 +1,294 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/l2wg/l2wg/tunnel"
+)
+
+// wg(8) finds userspace WireGuard devices by their UAPI socket,
+// /var/run/wireguard/<name>.sock, as wireguard-go creates it. l2wg serves
+// the same protocol there (read-only: see tunnel.ServeUAPI), so `wg show`,
+// `wg showconf` and the monitoring built on them work unchanged.
+//
+// /var/run is a directory, shared by every network namespace of the host,
+// while the TAP name is only unique inside one namespace. So that two l2wg in
+// two namespaces never answer for each other, the socket's name says which
+// namespace it serves when that is not the host's own:
+//
+//   - in the initial network namespace: <tap>, e.g. l2wg0 (wg show l2wg0);
+//   - in a namespace named by ip netns: <tap>@<netns>, e.g. l2wg0@vpn, if that
+//     fits wg's 15-byte limit for interface names;
+//   - otherwise: <tap>@net<N>, e.g. l2wg0@net412, N being the namespace's
+//     inode (ls -L -i /proc/<pid>/ns/net) minus 4026531840 (0xF0000000, the
+//     first inode the kernel gives to namespaces after the initial ones).
+//
+// l2wg logs the name it serves at start, and `wg show interfaces` lists it.
+// A name already served by a live process (another l2wg, or a wireguard-go
+// of that name) is never taken over: l2wg falls back to <tap>@net<N>,
+// and if that is taken too it serves no UAPI socket and logs a warning. A
+// stale socket (nobody answers) is replaced. On shutdown l2wg removes its
+// socket, and only its own.
+var uapiDir = "/var/run/wireguard"
+
+// uapiConnTimeout bounds one wg(8) exchange; wg connects, asks once, closes.
+const uapiConnTimeout = 10 * time.Second
+
+// errUAPIInUse says a live process already serves a UAPI socket name.
+var errUAPIInUse = errors.New("in use by a running process")
+
+// netnsID identifies the network namespace l2wg runs in.
+type netnsID struct {
+	Initial bool   // the host's own (that of pid 1), or unknown
+	Name    string // its name under /run/netns, if it has one
+	Inode   uint64
+}
+
+// currentNetns identifies this process's network namespace: by its name
+// under /run/netns (as ip netns identify does), and by comparison with pid
+// 1's. A named namespace is not the initial one unless pid 1's says it is;
+// an unnamed one whose pid 1 cannot be read (no permission, as in some
+// sandboxes) counts as the initial one.
+func currentNetns() (netnsID, error) {
+	var self syscall.Stat_t
+	if err := syscall.Stat("/proc/self/ns/net", &self); err != nil {
+		return netnsID{Initial: true}, fmt.Errorf("identify network namespace: %w", err)
+	}
+	id := netnsID{Inode: self.Ino}
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		var st syscall.Stat_t
+		if syscall.Stat(filepath.Join("/run/netns", e.Name()), &st) == nil && st.Dev == self.Dev && st.Ino == self.Ino {
+			id.Name = e.Name()
+			break
+		}
+	}
+	var init syscall.Stat_t
+	if err := syscall.Stat("/proc/1/ns/net", &init); err == nil {
+		id.Initial = init.Dev == self.Dev && init.Ino == self.Ino
+	} else {
+		id.Initial = id.Name == ""
+	}
+	if id.Initial {
+		id.Name = ""
+	}
+	return id, nil
+}
+
+// uapiNames lists the socket names to try for tap in namespace ns, best
+// first (see uapiDir). wg set cuts an interface name to 15 bytes (IFNAMSIZ-1)
+// before it looks for the socket, so names that fit come first; a longer one
+// still serves wg show. Names that cannot make a socket path are left out.
+func uapiNames(tap string, ns netnsID) []string {
+	var names []string
+	if ns.Initial {
+		names = append(names, tap)
+	} else if ns.Name != "" {
+		names = append(names, tap+"@"+ns.Name)
+	}
+	if ns.Inode != 0 {
+		names = append(names, tap+"@"+netnsShortID(ns.Inode))
+	}
+	fits := func(name string) bool { return len(name) <= 15 }
+	slices.SortStableFunc(names, func(a, b string) int {
+		switch {
+		case fits(a) && !fits(b):
+			return -1
+		case fits(b) && !fits(a):
+			return 1
+		}
+		return 0
+	})
+	var ok []string
+	for _, name := range names {
+		// sun_path holds 108 bytes with the terminating NUL.
+		if !strings.Contains(name, "/") && len(uapiPath(name)) < 108 && !slices.Contains(ok, name) {
+			ok = append(ok, name)
+		}
+	}
+	return ok
+}
+
+// procDynamicFirst is the kernel's first inode number for namespaces other
+// than the initial ones (PROC_DYNAMIC_FIRST).
+const procDynamicFirst = 0xF0000000
+
+// netnsShortID names a namespace by its inode, shortly: "net" and the inode's
+// distance from procDynamicFirst (net412 for inode 4026532252), or the whole
+// inode number (net4026531833) below it.
+func netnsShortID(inode uint64) string {
+	if inode >= procDynamicFirst {
+		inode -= procDynamicFirst
+	}
+	return "net" + strconv.FormatUint(inode, 10)
+}
+
+func uapiPath(name string) string { return filepath.Join(uapiDir, name+".sock") }
+
+// uapiServer serves wg(8) on one UAPI socket.
+type uapiServer struct {
+	log  *slog.Logger
+	tun  *tunnel.Tunnel
+	name string
+	path string
+	ln   *net.UnixListener
+	file syscall.Stat_t // the socket file we made, to remove only ours
+
+	mu    sync.Mutex // protects conns
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// startUAPI opens the node's UAPI socket, if it can, and serves wg(8) on it.
+// It never fails the node: without a socket only wg(8) cannot see l2wg.
+func (n *node) startUAPI() {
+	ns, err := currentNetns()
+	if err != nil {
+		n.log.Warn("wireguard uapi: cannot tell the network namespace; assuming the host's", "err", err)
+	}
+	names := uapiNames(n.tap.Name(), ns)
+	u, err := listenUAPI(names, n.log)
+	if err != nil {
+		n.log.Warn("wireguard uapi: no socket, wg show will not see this l2wg", "names", strings.Join(names, ", "), "dir", uapiDir, "err", err)
+		return
+	}
+	u.tun = n.tun
+	n.uapi = u
+	n.log.Info("wireguard uapi: wg show "+u.name+" works (wg set is refused: change node.toml and run l2wg reload)", "socket", u.path)
+	u.wg.Add(1)
+	go u.routineAccept()
+}
+
+// stopUAPI closes the socket, ends the exchanges under way and removes the
+// socket file if it is still ours.
+func (n *node) stopUAPI() {
+	if n.uapi != nil {
+		n.uapi.close()
+	}
+}
+
+// listenUAPI binds the first name of names that no live process serves.
+func listenUAPI(names []string, log *slog.Logger) (*uapiServer, error) {
+	if len(names) == 0 {
+		return nil, errors.New("no usable socket name")
+	}
+	if err := os.MkdirAll(uapiDir, 0o755); err != nil {
+		return nil, err
+	}
+	var errs []error
+	for i, name := range names {
+		path := uapiPath(name)
+		ln, err := bindUnix(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", path, err))
+			continue
+		}
+		u := &uapiServer{log: log, name: name, path: path, ln: ln, conns: make(map[net.Conn]struct{})}
+		if err := syscall.Stat(path, &u.file); err != nil {
+			ln.Close()
+			errs = append(errs, fmt.Errorf("%s: %w", path, err))
+			continue
+		}
+		if i > 0 {
+			log.Warn("wireguard uapi: preferred socket name taken, using another", "taken", errors.Join(errs...), "name", name)
+		}
+		return u, nil
+	}
+	return nil, errors.Join(errs...)
+}
+
+// bindUnix listens on a unix socket at path, mode 0600. A socket file that no
+// process answers is stale and replaced; one that answers is errUAPIInUse.
+func bindUnix(path string) (*net.UnixListener, error) {
+	addr := &net.UnixAddr{Name: path, Net: "unix"}
+	ln, err := net.ListenUnix("unix", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, errUAPIInUse
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, err
+		}
+		ln, err = net.ListenUnix("unix", addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Go would unlink the path on Close even if another process had replaced
+	// the file meanwhile; close removes it only if it is still ours.
+	ln.SetUnlinkOnClose(false)
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	return ln, nil
+}
+
+// routineAccept serves each wg(8) connection on its own goroutine.
+func (u *uapiServer) routineAccept() {
+	defer u.wg.Done()
+	for {
+		c, err := u.ln.Accept()
+		if err != nil {
+			return // closed by close
+		}
+		u.mu.Lock()
+		if u.conns == nil { // closing
+			u.mu.Unlock()
+			c.Close()
+			return
+		}
+		u.conns[c] = struct{}{}
+		u.wg.Add(1)
+		u.mu.Unlock()
+		go u.serve(c)
+	}
+}
+
+func (u *uapiServer) serve(c net.Conn) {
+	defer u.wg.Done()
+	defer func() {
+		u.mu.Lock()
+		delete(u.conns, c)
+		u.mu.Unlock()
+		c.Close()
+	}()
+	if !peerAllowed(c) {
+		return
+	}
+	c.SetDeadline(time.Now().Add(uapiConnTimeout))
+	err := u.tun.ServeUAPI(c, func(keys []string) {
+		u.log.Warn("wg set refused: change node.toml and run l2wg reload", "socket", u.path, "keys", strings.Join(keys, ","))
+	})
+	if err != nil {
+		u.log.Debug("wireguard uapi: exchange ended", "err", err)
+	}
+}
+
+func (u *uapiServer) close() {
+	u.ln.Close()
+	u.mu.Lock()
+	for c := range u.conns {
+		c.Close()
+	}
+	u.conns = nil
+	u.mu.Unlock()
+	u.wg.Wait()
+	var st syscall.Stat_t
+	if syscall.Stat(u.path, &st) == nil && st.Dev == u.file.Dev && st.Ino == u.file.Ino {
+		os.Remove(u.path)
+	}
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestUAPINames(t *testing.T) {
+	cases := []struct {
+		name string
+		ns   netnsID
+		want []string
+	}{
+		{"host namespace", netnsID{Initial: true, Inode: 4026531833}, []string{"l2wg0", "l2wg0@net4026531833"}},
+		{"host namespace, inode unknown", netnsID{Initial: true}, []string{"l2wg0"}},
+		{"named namespace", netnsID{Name: "vpn", Inode: 4026532252}, []string{"l2wg0@vpn", "l2wg0@net412"}},
+		{"long name: the short form first", netnsID{Name: "l2wgt4711-1-hv1", Inode: 4026532252}, []string{"l2wg0@net412", "l2wg0@l2wgt4711-1-hv1"}},
+		{"unnamed namespace", netnsID{Inode: 4026532252}, []string{"l2wg0@net412"}},
+		{"name too long for a socket path", netnsID{Name: strings.Repeat("n", 100), Inode: 0xF0000007}, []string{"l2wg0@net7"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := uapiNames("l2wg0", c.ns); !slices.Equal(got, c.want) {
+				t.Errorf("uapiNames = %q; want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// withUAPIDir points uapiDir at a temporary directory for one test.
+func withUAPIDir(t *testing.T) string {
+	t.Helper()
+	// Short: a unix socket path holds 107 bytes.
+	dir, err := os.MkdirTemp("", "uapi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	old := uapiDir
+	uapiDir = dir
+	t.Cleanup(func() { uapiDir = old })
+	return dir
+}
+
+func TestListenUAPINeverTakesOver(t *testing.T) {
+	withUAPIDir(t)
+	log := slog.New(slog.DiscardHandler)
+
+	// A live process holds l2wg0: the next name is used.
+	live, err := net.Listen("unix", uapiPath("l2wg0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	u, err := listenUAPI([]string{"l2wg0", "l2wg0@net7"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.name != "l2wg0@net7" {
+		t.Fatalf("with l2wg0 live, listenUAPI took %q; want l2wg0@net7", u.name)
+	}
+	if st, err := os.Stat(u.path); err != nil || st.Mode().Perm() != 0o600 || st.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("socket %s: %v, %v; want a socket with mode 0600", u.path, st.Mode(), err)
+	}
+	if _, err := listenUAPI([]string{"l2wg0", "l2wg0@net7"}, log); err == nil || !strings.Contains(err.Error(), errUAPIInUse.Error()) {
+		t.Fatalf("every name live: %v; want an error saying in use", err)
+	}
+	u.close()
+	if _, err := os.Stat(u.path); !os.IsNotExist(err) {
+		t.Fatalf("after close, %s: %v; want it removed", u.path, err)
+	}
+	if _, err := os.Stat(uapiPath("l2wg0")); err != nil {
+		t.Fatalf("the live process's socket was touched: %v", err)
+	}
+}
+
+func TestListenUAPIReplacesStaleAndRemovesOnlyItsOwn(t *testing.T) {
+	withUAPIDir(t)
+	log := slog.New(slog.DiscardHandler)
+
+	// A stale socket: the file exists, nobody listens.
+	stale, err := net.Listen("unix", uapiPath("l2wg0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+	u, err := listenUAPI([]string{"l2wg0"}, log)
+	if err != nil || u.name != "l2wg0" {
+		t.Fatalf("over a stale socket: %v, %v; want l2wg0 taken", u, err)
+	}
+	c, err := net.Dial("unix", u.path)
+	if err != nil {
+		t.Fatalf("dial the new socket: %v", err)
+	}
+	c.Close()
+
+	// Someone replaces the file meanwhile: close leaves theirs alone.
+	os.Remove(u.path)
+	other, err := net.Listen("unix", u.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	u.close()
+	if _, err := os.Stat(u.path); err != nil {
+		t.Fatalf("close removed a socket that was not its own: %v", err)
+	}
+}
+
+func TestCurrentNetns(t *testing.T) {
+	ns, err := currentNetns()
+	if err != nil {
+		t.Skipf("no /proc/self/ns/net here: %v", err)
+	}
+	var want uint64
+	if link, err := os.Readlink("/proc/self/ns/net"); err == nil {
+		fmt.Sscanf(link, "net:[%d]", &want)
+	}
+	if ns.Inode != want {
+		t.Errorf("inode %d; want %d (from /proc/self/ns/net)", ns.Inode, want)
+	}
+}
