@@ -15,6 +15,10 @@ func (b *Bridge) SetBridgePriority(prio uint16, now time.Time) []Action {
 	b.begin(now)
 	old := b.id
 	b.id = NewBridgeID(prio, old.MAC())
+	if b.proto == ProtocolRSTP {
+		b.rstpReselect(b.id != old)
+		return b.end()
+	}
 	if b.id != old {
 		wasRoot := b.designatedRoot == old
 		for _, p := range b.ports {
@@ -42,6 +46,10 @@ func (b *Bridge) SetTimers(hello, maxAge, forwardDelay time.Duration, now time.T
 	}
 	b.begin(now)
 	b.timers = t
+	if b.proto == ProtocolRSTP {
+		b.rstpReselect(true)
+		return b.end(), nil
+	}
 	if b.isRootBridge() {
 		b.current = t
 	}
@@ -59,6 +67,11 @@ func (b *Bridge) SetPortPriority(no PortNo, prio uint8, now time.Time) ([]Action
 	}
 	b.begin(now)
 	id := NewPortID(prio, no)
+	if b.proto == ProtocolRSTP {
+		p.id = id
+		b.rstpReselect(true)
+		return b.end(), nil
+	}
 	if b.isDesignatedPort(p) {
 		p.designatedPort = id
 	}
@@ -98,8 +111,67 @@ func (b *Bridge) SetRootGuard(no PortNo, on bool, now time.Time) ([]Action, erro
 	return b.end(), nil
 }
 
+// SetPortEdge changes PortConfig.Edge (RSTP). Turning it off takes effect at
+// once; turning it on, the next time the port's link comes up.
+func (b *Bridge) SetPortEdge(no PortNo, on bool, now time.Time) ([]Action, error) {
+	p, err := b.adminPort(no, "set edge of")
+	if err != nil {
+		return nil, err
+	}
+	b.begin(now)
+	p.r.adminEdge = on
+	if !on && p.r.portEnabled {
+		p.r.operEdge = false
+	}
+	b.reselect()
+	return b.end(), nil
+}
+
+// SetPortPointToPoint changes PortConfig.PointToPoint (RSTP).
+func (b *Bridge) SetPortPointToPoint(no PortNo, on bool, now time.Time) ([]Action, error) {
+	p, err := b.adminPort(no, "set point-to-point of")
+	if err != nil {
+		return nil, err
+	}
+	b.begin(now)
+	p.r.p2p = on
+	b.reselect()
+	return b.end(), nil
+}
+
+// MCheck makes an RSTP port that fell back to 802.1D try RSTP again
+// (802.1D-2004 17.19.13): it sends RST BPDUs, and stays with RSTP unless it
+// hears an 802.1D BPDU again after MigrateTime. Use it when the 802.1D
+// neighbour is gone, or has been upgraded. (A port whose link goes down
+// and up does it by itself.) On an 802.1D bridge it does nothing.
+func (b *Bridge) MCheck(no PortNo, now time.Time) ([]Action, error) {
+	p, err := b.adminPort(no, "mcheck")
+	if err != nil {
+		return nil, err
+	}
+	b.begin(now)
+	if b.proto == ProtocolRSTP && p.r.portEnabled {
+		p.r.mcheck = true
+		b.rstpRun()
+	}
+	return b.end(), nil
+}
+
+// rstpReselect chooses every port's role again, after a change of the
+// bridge's or a port's parameters.
+func (b *Bridge) rstpReselect(changed bool) {
+	if changed {
+		b.rstpReselectAll()
+	}
+	b.rstpRun()
+}
+
 // reselect runs the election again after a management change.
 func (b *Bridge) reselect() {
+	if b.proto == ProtocolRSTP {
+		b.rstpReselect(true)
+		return
+	}
 	wasRoot := b.isRootBridge()
 	b.configurationUpdate()
 	b.portStateSelection()

@@ -23,13 +23,19 @@ const (
 	TCNBPDULen        = 4  // a topology change notification BPDU
 	MinFrameLen       = 60 // Ethernet minimum without FCS; shorter frames are padded
 
-	llcSAP      = 0x42 // the Bridge Spanning Tree Protocol LSAP
-	llcUI       = 0x03 // unnumbered information
-	maxLength   = 1500 // largest 802.3 length; larger values are EtherTypes
-	flagTC      = 0x01 // topology change
-	flagTCAck   = 0x80 // topology change acknowledgment
-	timeUnit    = time.Second / 256
-	maxTimeWire = 0xFFFF
+	llcSAP        = 0x42 // the Bridge Spanning Tree Protocol LSAP
+	llcUI         = 0x03 // unnumbered information
+	maxLength     = 1500 // largest 802.3 length; larger values are EtherTypes
+	flagTC        = 0x01 // topology change
+	flagProposal  = 0x02 // RST BPDU: proposal
+	flagRoleShift = 2    // RST BPDU: port role, bits 3 and 4 (0x0C)
+	flagRoleMask  = 0x0C
+	flagLearning  = 0x10 // RST BPDU: the sending port learns
+	flagForward   = 0x20 // RST BPDU: the sending port forwards
+	flagAgreement = 0x40 // RST BPDU: agreement
+	flagTCAck     = 0x80 // topology change acknowledgment
+	timeUnit      = time.Second / 256
+	maxTimeWire   = 0xFFFF
 )
 
 // BPDUType is the BPDU Type field.
@@ -60,22 +66,29 @@ func (t BPDUType) String() string {
 // unit; encoding rounds to the nearest unit and clamps to 0..255.996 s, so
 // decode(encode(m)) == m for every decoded m.
 //
-// Only the TC and TC Acknowledgment flags are kept: the other six bits are
-// reserved in 802.1D-1998 and carry RSTP port roles and handshakes in RST
-// BPDUs, which a classic STP bridge ignores.
+// In a config BPDU only the TC and TC Acknowledgment flags are kept: the
+// other six bits are reserved in 802.1D-1998. In an RST BPDU the other six
+// carry the sending port's role, state and handshake (802.1D-2004 9.3.3);
+// they are decoded and encoded only for TypeRST, and zero otherwise.
 type BPDU struct {
 	Type              BPDUType
-	Version           uint8 // Protocol Version Identifier, 0 for STP
+	Version           uint8 // Protocol Version Identifier, 0 for STP, 2 for RSTP
 	TopologyChange    bool
 	TopologyChangeAck bool
-	RootID            BridgeID
-	RootPathCost      uint32
-	BridgeID          BridgeID
-	PortID            PortID
-	MessageAge        time.Duration
-	MaxAge            time.Duration
-	HelloTime         time.Duration
-	ForwardDelay      time.Duration
+	// RST BPDUs only.
+	Proposal     bool
+	Role         BPDURole // the sending port's role
+	Learning     bool     // the sending port learns
+	Forwarding   bool     // the sending port forwards
+	Agreement    bool
+	RootID       BridgeID
+	RootPathCost uint32
+	BridgeID     BridgeID
+	PortID       PortID
+	MessageAge   time.Duration
+	MaxAge       time.Duration
+	HelloTime    time.Duration
+	ForwardDelay time.Duration
 }
 
 // Decoding errors. Decode wraps nothing and allocates nothing: malformed
@@ -85,6 +98,46 @@ var (
 	ErrNotBPDU     = errors.New("stp: not a bpdu (802.3 length, llc header or protocol id)")
 	ErrUnknownType = errors.New("stp: unknown bpdu type")
 )
+
+// BPDURole is the Port Role field of an RST BPDU (802.1D-2004 9.2.9).
+type BPDURole uint8
+
+const (
+	BPDURoleUnknown    BPDURole = 0 // taken as designated, as a config BPDU
+	BPDURoleAlternate  BPDURole = 1 // alternate or backup
+	BPDURoleRoot       BPDURole = 2
+	BPDURoleDesignated BPDURole = 3
+)
+
+func (r BPDURole) String() string {
+	switch r {
+	case BPDURoleAlternate:
+		return "alternate/backup"
+	case BPDURoleRoot:
+		return "root"
+	case BPDURoleDesignated:
+		return "designated"
+	}
+	return "unknown"
+}
+
+// rstFlags encodes the RSTP bits of the flags octet.
+func rstFlags(m BPDU) byte {
+	f := byte(m.Role&3) << flagRoleShift
+	if m.Proposal {
+		f |= flagProposal
+	}
+	if m.Learning {
+		f |= flagLearning
+	}
+	if m.Forwarding {
+		f |= flagForward
+	}
+	if m.Agreement {
+		f |= flagAgreement
+	}
+	return f
+}
 
 // Len returns the length of the encoded BPDU including the LLC header, or 0
 // for a type that cannot be encoded.
@@ -120,6 +173,9 @@ func (m BPDU) AppendBinary(b []byte) ([]byte, error) {
 		}
 		if m.TopologyChangeAck {
 			p[4] |= flagTCAck
+		}
+		if m.Type == TypeRST {
+			p[4] |= rstFlags(m)
 		}
 		binary.BigEndian.PutUint64(p[5:], uint64(m.RootID))
 		binary.BigEndian.PutUint32(p[13:], m.RootPathCost)
@@ -186,6 +242,13 @@ func Decode(data []byte) (BPDU, error) {
 	}
 	m.TopologyChange = p[4]&flagTC != 0
 	m.TopologyChangeAck = p[4]&flagTCAck != 0
+	if m.Type == TypeRST {
+		m.Proposal = p[4]&flagProposal != 0
+		m.Role = BPDURole(p[4] & flagRoleMask >> flagRoleShift)
+		m.Learning = p[4]&flagLearning != 0
+		m.Forwarding = p[4]&flagForward != 0
+		m.Agreement = p[4]&flagAgreement != 0
+	}
 	m.RootID = BridgeID(binary.BigEndian.Uint64(p[5:]))
 	m.RootPathCost = binary.BigEndian.Uint32(p[13:])
 	m.BridgeID = BridgeID(binary.BigEndian.Uint64(p[17:]))

@@ -16,6 +16,7 @@ import (
 // Times passed in must not go backwards; an earlier time is taken as the
 // latest one seen.
 type Bridge struct {
+	proto   Protocol
 	id      BridgeID
 	timers  timers // the bridge's own: used when it is the root
 	current timers // in use: learned from the root (802.1D's Max Age, ...)
@@ -29,6 +30,9 @@ type Bridge struct {
 	tcCount    uint64
 	tcLast     time.Time
 	ageing     time.Duration // short ageing announced to the switch; 0: normal
+
+	rtick     timer  // RSTP: the port timers' one-second tick
+	rootTimes rtimes // RSTP: the times of the root priority vector
 
 	helloTimer timer // root only: send config BPDUs
 	tcnTimer   timer // resend a TCN until acknowledged
@@ -51,14 +55,22 @@ func New(cfg Config, now time.Time) (*Bridge, error) {
 	if err := t.validate(); err != nil {
 		return nil, err
 	}
+	if err := validateProtocol(cfg.Protocol); err != nil {
+		return nil, err
+	}
 	id := NewBridgeID(cfg.Priority, cfg.MAC)
 	b := &Bridge{
+		proto:          cfg.Protocol,
 		id:             id,
 		timers:         t,
 		current:        t,
 		designatedRoot: id,
 		byNo:           make(map[PortNo]*port),
 		now:            now,
+	}
+	if b.proto == ProtocolRSTP {
+		b.rstpStart()
+		return b, nil
 	}
 	b.helloTimer.start(now.Add(t.hello))
 	return b, nil
@@ -68,15 +80,18 @@ func New(cfg Config, now time.Time) (*Bridge, error) {
 // BPDUs on a disabled port, config BPDUs whose message age has reached their
 // max age, this port's own BPDUs looped back and BPDUs of an unknown type are
 // discarded and counted (PortCounters.Discarded); on an unknown port they are
-// ignored. An RST BPDU is handled as a config BPDU, as an
-// 802.1D-2004 bridge in STP compatibility does: its role and handshake flags
-// are ignored, and a neighbouring RSTP bridge falls back to STP when it hears
-// our config BPDUs.
+// ignored. On an 802.1D bridge an RST BPDU is handled as a config BPDU, as
+// an 802.1D-2004 bridge in STP compatibility does: its role and handshake
+// flags are ignored, and a neighbouring RSTP bridge falls back to STP when
+// it hears our config BPDUs. On an RSTP bridge an RST BPDU whose version is
+// below 2 is discarded too (802.1D-2004 9.3.4).
 func (b *Bridge) Receive(no PortNo, m BPDU, now time.Time) []Action {
 	b.begin(now)
 	p := b.byNo[no]
 	switch {
 	case p == nil:
+	case b.proto == ProtocolRSTP:
+		b.rstpReceive(p, &m)
 	case p.state == Disabled:
 		p.counters.Discarded++
 	case m.Type == TypeTCN:

@@ -47,13 +47,14 @@ const (
 
 // Config configures a bridge. Zero durations take the defaults; Priority is
 // used as given (0 is the highest priority: use DefaultBridgePriority to join
-// a tree as an ordinary bridge).
+// a tree as an ordinary bridge). The zero Protocol is ProtocolSTP.
 type Config struct {
 	Priority     uint16
 	MAC          [6]byte // the bridge address: unicast, not all zeros
 	HelloTime    time.Duration
 	MaxAge       time.Duration
 	ForwardDelay time.Duration
+	Protocol     Protocol
 }
 
 // DefaultConfig returns the 802.1D defaults for a bridge with address mac.
@@ -80,11 +81,25 @@ type PortConfig struct {
 	// the information ages out. For ports towards equipment that must never
 	// become the root, such as the TAP port towards the VMs.
 	RootGuard bool
+	// Edge (RSTP only) marks a port with no bridge behind it: it forwards as
+	// soon as it is enabled, and sends no topology change when it does. It
+	// loses edge status (it becomes an ordinary port, operational edge
+	// false) when it receives a BPDU, and regains it when it is disabled and
+	// enabled again.
+	Edge bool
+	// PointToPoint (RSTP only) says that the port's link reaches exactly one
+	// other bridge, as a tunnel to one peer does: only then may the port
+	// forward on the proposal/agreement handshake instead of waiting out
+	// its timers. The zero value, false, is the safe one for a shared LAN
+	// (such as a TAP in a Linux bridge with other l2wg nodes on the LAN);
+	// DefaultPortConfig sets it, for tunnel peers.
+	PointToPoint bool
 }
 
-// DefaultPortConfig returns the default port priority and path cost.
+// DefaultPortConfig returns the default port priority and path cost, for a
+// point-to-point port that is not an edge port.
 func DefaultPortConfig() PortConfig {
-	return PortConfig{Priority: DefaultPortPriority, PathCost: DefaultPathCost}
+	return PortConfig{Priority: DefaultPortPriority, PathCost: DefaultPathCost, PointToPoint: true}
 }
 
 // ConfigError reports a configuration value out of range. Field is named as

@@ -1,5 +1,7 @@
-// Package stp is the IEEE 802.1D-1998 spanning tree protocol (clause 8,
-// classic STP) as a pure state machine: events in (a BPDU received, time
+// Package stp is the IEEE 802.1D spanning tree protocol as a pure state
+// machine, in two flavours chosen by Config.Protocol: ProtocolSTP, 802.1D-1998
+// clause 8 (classic STP, the zero value), and ProtocolRSTP, 802.1D-2004
+// clause 17 (rapid spanning tree, 802.1w). Events in (a BPDU received, time
 // passed, a link up or down, a management change), actions out (send a
 // BPDU, set a port's state, flush learned addresses, shorten or restore FDB
 // ageing). It starts no goroutine and reads no clock: every call takes the
@@ -22,7 +24,64 @@
 //     the port's or bridge's MAC as source), SetState, FlushFDB, FlushAll,
 //     SetAgeing, RestoreAgeing.
 //
-// # Decisions
+// # RSTP
+//
+// The RSTP machine is the clause's state machines, one function each
+// (rstp_*.go), stepped until none moves after every event, so that a
+// proposal/agreement handshake completes within the caller's delivery of
+// the BPDUs, with no time passing. What the caller sees:
+//   - Ports are Disabled, Discarding, Learning or Forwarding; roles are
+//     root, designated, alternate, backup or disabled (RoleBlocked is the
+//     802.1D machine's only).
+//   - PortConfig.PointToPoint: only point-to-point ports agree to
+//     proposals, and so forward within one handshake round; others wait
+//     out their timers. DefaultPortConfig sets it (tunnel peers); a port
+//     on a shared LAN, such as a TAP whose Linux bridge may hold other
+//     l2wg nodes' TAPs, must clear it.
+//   - PortConfig.Edge: the port forwards as soon as it is enabled and its
+//     starting is no topology change; a BPDU received makes it an ordinary
+//     port until its link goes down and up again (no auto-edge).
+//   - A root port whose link goes down (Disable) hands over to an
+//     alternate port within the same call. Information from a silent
+//     neighbour ages out after three of its hellos (rcvdInfoWhile), not max
+//     age. The port timers count whole seconds (a one-second tick, 17.22),
+//     so "three hellos" is 5 to 6 seconds with the default hello.
+//   - The death of the root bridge itself, seen from bridges in a loop, is
+//     RSTP's weak spot: stale information about it circulates until its
+//     message age reaches max age ("count to infinity"); with the defaults
+//     the tree re-forms in about 15 to 25 s, never slower than 802.1D.
+//   - Topology change: a root or designated port that starts forwarding
+//     (not an edge port), or hears TC, flushes every other port at once
+//     (FlushFDB per port) and sets TC in its BPDUs for hello + 1 s. No
+//     SetAgeing: flushing replaces short ageing. TCNs are sent and
+//     acknowledged only towards 802.1D neighbours, which get TC for max
+//     age + forward delay, as they expect.
+//   - 802.1D fallback per port (port protocol migration, 17.24): a port
+//     starts with RST BPDUs; once MigrateTime (3 s) has passed, a config or
+//     TCN BPDU makes it send config BPDUs and TCNs instead (PortStatus.
+//     Protocol reports stp), with 802.1D's timing on that port (it waits
+//     out the forward delay in Discarding and Learning). A Linux bridge
+//     drops RST BPDUs, so its port claims the segment and sends config
+//     BPDUs, which is what triggers the fallback. An RST BPDU heard later
+//     (after MigrateTime) brings the port back to RSTP, as do a link down
+//     and up, and MCheck. An 802.1D bridge that takes RST BPDUs as config
+//     BPDUs (this package's ProtocolSTP, 802.1D-2004 STP bridges) and
+//     whose port on the link is its root port never sends a config BPDU
+//     there, and the RSTP port keeps RSTP; that is as the standard has it.
+//   - Root guard: a guarded port is never chosen root port; when its
+//     information would be the better root path it is an alternate port,
+//     discarding, flagged root-inconsistent, until the information ages
+//     out (three hellos after the superior bridge falls silent). Proposals
+//     on guarded ports are ignored, so a rogue bridge cannot make this
+//     bridge's designated ports sync.
+//   - A root port towards an 802.1D neighbour sends a TCN only while it
+//     announces a topology change (the figure also sends one when the port
+//     agrees to a proposal, which 802.1D neighbours never make).
+//   - Not implemented: auto-edge, the transmit of MSTP BPDUs (MSTP BPDUs
+//     are read as RST BPDUs), ForceVersion (stpVersion on an RSTP bridge:
+//     use ProtocolSTP), the 802.1D-2004 per-port ageing time.
+//
+// # Decisions of the 802.1D machine
 //
 //   - Port IDs use 802.1D-2004's layout: a 4-bit priority (0 to 240 in steps
 //     of 16) and a 12-bit port number; see PortID for Linux's 6/10 split,

@@ -5,8 +5,9 @@ import (
 )
 
 // FuzzDecodeBPDU feeds arbitrary bytes to Decode and DecodeFrame: they never
-// panic, and whatever they accept encodes and decodes back to itself. The
-// seeds are in testdata/fuzz/FuzzDecodeBPDU.
+// panic, and whatever they accept encodes and decodes back to itself, RST
+// flags included. The seeds are in testdata/fuzz/FuzzDecodeBPDU (config, RST
+// with each role and handshake flag, MSTP, TCN).
 func FuzzDecodeBPDU(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if m, err := Decode(data); err == nil {
@@ -32,13 +33,20 @@ func FuzzDecodeBPDU(f *testing.F) {
 				t.Fatalf("frame round trip of %x: %+v, then %+v, %v", data, m, m2, err)
 			}
 		}
-		// A bridge takes anything decoded without a fuss.
+		// A bridge of either protocol takes anything decoded without a fuss.
 		if m, err := Decode(data); err == nil {
-			b, _ := New(DefaultConfig(mac2), labEpoch)
-			b.AddPort(1, DefaultPortConfig(), labEpoch)
-			b.Enable(1, labEpoch)
-			b.Receive(1, m, labEpoch)
-			b.Tick(labEpoch.Add(DefaultMaxAge))
+			for _, proto := range []Protocol{ProtocolSTP, ProtocolRSTP} {
+				cfg := DefaultConfig(mac2)
+				cfg.Protocol = proto
+				b, _ := New(cfg, labEpoch)
+				b.AddPort(1, DefaultPortConfig(), labEpoch)
+				b.AddPort(2, PortConfig{Priority: DefaultPortPriority, Edge: true}, labEpoch)
+				b.Enable(1, labEpoch)
+				b.Enable(2, labEpoch)
+				b.Receive(1, m, labEpoch)
+				b.Receive(2, m, labEpoch)
+				b.Tick(labEpoch.Add(DefaultMaxAge))
+			}
 		}
 	})
 }

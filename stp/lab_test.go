@@ -25,12 +25,16 @@ type labLink struct {
 	a, b   end
 	down   bool // carrier lost: both ends disabled
 	silent bool // frames lost in both directions
+	// when silent was last set or cleared; until both ends have heard a
+	// hello, a link that comes back from silence forwards at both ends
+	quietAt time.Time
 }
 
 type labNode struct {
 	br      *Bridge
 	mac     [6]byte
 	dead    bool
+	kernel  bool // drops RST BPDUs, as a Linux bridge does
 	nextNo  PortNo
 	states  map[PortNo]PortState // as told by SetState actions
 	ageing  time.Duration        // as told by SetAgeing/RestoreAgeing; 0 normal
@@ -63,10 +67,20 @@ type lab struct {
 // :02, ... in order, so equal priorities elect node 0.
 func newLab(t testing.TB, prios ...uint16) *lab {
 	t.Helper()
+	return newLabProtocols(t, nil, prios...)
+}
+
+// newLabProtocols is newLab with bridge n running protos[n] (STP if protos
+// is short).
+func newLabProtocols(t testing.TB, protos []Protocol, prios ...uint16) *lab {
+	t.Helper()
 	l := &lab{t: t, now: labEpoch, step: 100 * time.Millisecond, peer: map[end]int{}}
 	for i, prio := range prios {
 		cfg := DefaultConfig([6]byte{2, 0, 0, 0, 0, byte(i + 1)})
 		cfg.Priority = prio
+		if i < len(protos) {
+			cfg.Protocol = protos[i]
+		}
 		br, err := New(cfg, l.now)
 		if err != nil {
 			t.Fatal(err)
@@ -133,12 +147,18 @@ func (l *lab) apply(n int, acts []Action) {
 		case SendBPDU:
 			l.send(n, a)
 		case SetState:
-			if old := nd.states[a.Port]; !legalTransition(old, a.State) {
+			legal := legalTransition
+			if nd.br.proto == ProtocolRSTP {
+				legal = legalRSTPTransition
+			}
+			if old := nd.states[a.Port]; !legal(old, a.State) {
 				l.t.Fatalf("%v: node %d port %d: %v -> %v", l.elapsed(), n, a.Port, old, a.State)
 			}
 			nd.states[a.Port] = a.State
 		case FlushFDB:
-			if nd.states[a.Port].Learns() {
+			// RSTP flushes forwarding ports when a topology change
+			// reaches them; 802.1D only flushes ports that stop learning.
+			if nd.states[a.Port].Learns() && nd.br.proto == ProtocolSTP {
 				l.t.Fatalf("node %d port %d flushed while %v", n, a.Port, nd.states[a.Port])
 			}
 			nd.flushes[a.Port]++
@@ -150,6 +170,22 @@ func (l *lab) apply(n int, acts []Action) {
 			l.t.Fatalf("unexpected action %v", a)
 		}
 	}
+}
+
+// legalRSTPTransition: Disabled, Discarding, Learning, Forwarding, in that
+// order up, straight to Discarding or Disabled down.
+func legalRSTPTransition(from, to PortState) bool {
+	switch to {
+	case Disabled:
+		return from != Disabled
+	case Discarding:
+		return from != Discarding
+	case Learning:
+		return from == Discarding
+	case Forwarding:
+		return from == Learning
+	}
+	return false
 }
 
 func legalTransition(from, to PortState) bool {
@@ -192,7 +228,7 @@ func (l *lab) send(n int, a Action) {
 	if to == (end{n, a.Port}) {
 		to = lk.b
 	}
-	if lk.down || lk.silent || nd.dead || l.nodes[to.node].dead {
+	if lk.down || lk.silent || nd.dead || l.nodes[to.node].dead || l.nodes[to.node].kernel && m.Type == TypeRST {
 		return
 	}
 	l.queue = append(l.queue, labDelivery{to, m})
@@ -260,7 +296,7 @@ func (l *lab) checkStatus() {
 			}
 		}
 		want := time.Duration(0)
-		if st.TopologyChange {
+		if st.TopologyChange && st.Protocol == ProtocolSTP {
 			want = st.ForwardDelay
 		}
 		if nd.ageing != want {
@@ -312,7 +348,7 @@ func (l *lab) treeReport() string {
 			return fmt.Sprintf("node %d: root %v, want %v", n, st.RootID, root)
 		}
 		for _, p := range st.Ports {
-			if p.State != Forwarding && p.State != Blocking && p.State != Disabled {
+			if p.State != Forwarding && p.State != Blocking && p.State != Discarding && p.State != Disabled {
 				return fmt.Sprintf("node %d port %d %v", n, p.No, p.State)
 			}
 		}

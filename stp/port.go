@@ -30,6 +30,8 @@ type port struct {
 	holdTimer         timer
 
 	counters PortCounters
+
+	r rstpPort // RSTP's state of the port
 }
 
 // PortCounters count a port's BPDUs. BPDUs that fail to decode never reach
@@ -58,8 +60,12 @@ func (b *Bridge) AddPort(no PortNo, cfg PortConfig, now time.Time) ([]Action, er
 	}
 	b.begin(now)
 	p := &port{no: no, id: NewPortID(cfg.Priority, no), pathCost: cost, rootGuard: cfg.RootGuard, state: Disabled}
+	p.r.adminEdge, p.r.p2p = cfg.Edge, cfg.PointToPoint
 	b.becomeDesignatedPort(p)
 	b.insertPort(p)
+	if b.proto == ProtocolRSTP {
+		b.rstpAddPort(p, cfg)
+	}
 	return b.end(), nil
 }
 
@@ -71,6 +77,10 @@ func (b *Bridge) RemovePort(no PortNo, now time.Time) ([]Action, error) {
 		return nil, fmt.Errorf("stp: remove port %d: %w", no, ErrNoSuchPort)
 	}
 	b.begin(now)
+	if b.proto == ProtocolRSTP {
+		b.rstpRemovePort(p)
+		return b.end(), nil
+	}
 	if p.state != Disabled {
 		b.disablePort(p)
 	}
@@ -79,11 +89,16 @@ func (b *Bridge) RemovePort(no PortNo, now time.Time) ([]Action, error) {
 }
 
 // Enable brings port no up (its link is up): the port starts as a
-// designated port, Blocking then Listening (802.1D-1998 8.8.1). Enabling an
-// unknown or enabled port does nothing.
+// designated port, Blocking then Listening (802.1D-1998 8.8.1); under RSTP
+// it starts Discarding and proposes, or forwards at once if it is an edge
+// port. Enabling an unknown or enabled port does nothing.
 func (b *Bridge) Enable(no PortNo, now time.Time) []Action {
 	b.begin(now)
-	if p := b.byNo[no]; p != nil && p.state == Disabled {
+	if p := b.byNo[no]; p != nil && b.proto == ProtocolRSTP {
+		if !p.r.portEnabled {
+			b.rstpEnable(p)
+		}
+	} else if p != nil && p.state == Disabled {
 		b.initializePort(p)
 		b.portStateSelection()
 	}
@@ -92,10 +107,15 @@ func (b *Bridge) Enable(no PortNo, now time.Time) []Action {
 
 // Disable takes port no down (its link is down, 802.1D-1998 8.8.2): its
 // information is forgotten, its addresses flushed, and the tree recomputed.
-// Disabling an unknown or disabled port does nothing.
+// Disabling an unknown or disabled port does nothing. Under RSTP an
+// alternate port takes over from a root port that goes down at once.
 func (b *Bridge) Disable(no PortNo, now time.Time) []Action {
 	b.begin(now)
-	if p := b.byNo[no]; p != nil && p.state != Disabled {
+	if p := b.byNo[no]; p != nil && b.proto == ProtocolRSTP {
+		if p.r.portEnabled {
+			b.rstpDisable(p)
+		}
+	} else if p != nil && p.state != Disabled {
 		b.disablePort(p)
 	}
 	return b.end()

@@ -3,6 +3,10 @@ package stp
 // PortState is an IEEE 802.1D port state. The switch (package bridge) obeys it:
 // it learns source addresses only in Learning and Forwarding, and forwards
 // frames only in Forwarding.
+//
+// An 802.1D bridge (ProtocolSTP) uses Disabled, Blocking, Listening,
+// Learning and Forwarding; an RSTP bridge uses Disabled, Discarding,
+// Learning and Forwarding (802.1D-2004 17.4).
 type PortState uint8
 
 const (
@@ -11,6 +15,9 @@ const (
 	Listening
 	Learning
 	Forwarding
+	// Discarding is RSTP's state for a port that neither learns nor
+	// forwards (802.1D's Blocking and Listening).
+	Discarding
 )
 
 var stateNames = [...]string{
@@ -19,6 +26,7 @@ var stateNames = [...]string{
 	Listening:  "listening",
 	Learning:   "learning",
 	Forwarding: "forwarding",
+	Discarding: "discarding",
 }
 
 func (s PortState) String() string {

@@ -2,14 +2,22 @@ package stp
 
 import "time"
 
-// Role is a port's part in the tree.
+// Role is a port's part in the tree. An 802.1D bridge reports RoleDisabled,
+// RoleRoot, RoleDesignated and RoleBlocked; an RSTP bridge reports
+// RoleAlternate or RoleBackup where 802.1D would say RoleBlocked.
 type Role uint8
 
 const (
 	RoleDisabled   Role = iota // the port is down
 	RoleRoot                   // the port leads towards the root
 	RoleDesignated             // the port serves its segment
-	RoleBlocked                // neither: the port blocks (RSTP's alternate or backup)
+	RoleBlocked                // 802.1D: neither, the port blocks
+	// RoleAlternate (RSTP): another path to the root, discarding, ready to
+	// take over from the root port.
+	RoleAlternate
+	// RoleBackup (RSTP): a second port of this bridge on a segment where
+	// another of its ports is designated, discarding.
+	RoleBackup
 )
 
 var roleNames = [...]string{
@@ -17,6 +25,8 @@ var roleNames = [...]string{
 	RoleRoot:       "root",
 	RoleDesignated: "designated",
 	RoleBlocked:    "blocked",
+	RoleAlternate:  "alternate",
+	RoleBackup:     "backup",
 }
 
 func (r Role) String() string {
@@ -28,6 +38,7 @@ func (r Role) String() string {
 
 // Status is a snapshot of a bridge's spanning-tree state.
 type Status struct {
+	Protocol     Protocol // the bridge's protocol
 	BridgeID     BridgeID
 	RootID       BridgeID
 	RootPort     PortNo // 0 when this bridge is the root
@@ -79,11 +90,20 @@ type PortStatus struct {
 	TopologyChangeAck bool
 	ConfigPending     bool
 	Counters          PortCounters
+
+	// Protocol is what the port speaks: ProtocolSTP on an 802.1D bridge,
+	// and on an RSTP bridge's port that fell back to 802.1D because it
+	// heard an 802.1D bridge; ProtocolRSTP otherwise.
+	Protocol Protocol
+	// RSTP only: Edge is the port's operational edge status (AdminEdge is
+	// PortConfig.Edge); PointToPoint is PortConfig.PointToPoint.
+	Edge, AdminEdge, PointToPoint bool
 }
 
 // Status returns a snapshot of the bridge.
 func (b *Bridge) Status() Status {
 	s := Status{
+		Protocol:               b.proto,
 		BridgeID:               b.id,
 		RootID:                 b.designatedRoot,
 		RootPort:               b.rootPort,
@@ -116,7 +136,14 @@ func (b *Bridge) Status() Status {
 			TopologyChangeAck: p.tcAck,
 			ConfigPending:     p.configPending,
 			Counters:          p.counters,
+			Protocol:          ProtocolSTP,
 		})
+		if b.proto == ProtocolRSTP {
+			b.rstpPortStatus(p, &s.Ports[len(s.Ports)-1])
+		}
+	}
+	if b.proto == ProtocolRSTP {
+		s.TopologyChange = b.rstpTopologyChange()
 	}
 	return s
 }

@@ -81,6 +81,7 @@ const (
 	messageAgeTimer
 	forwardDelayTimer
 	holdTimer
+	rstpTickTimer
 )
 
 // due is a running timer: which one, and whose.
@@ -102,6 +103,7 @@ func (b *Bridge) earliestTimer() due {
 	consider(&b.helloTimer, helloTimer, nil)
 	consider(&b.tcnTimer, tcnTimer, nil)
 	consider(&b.tcTimer, topologyChangeTimer, nil)
+	consider(&b.rtick, rstpTickTimer, nil)
 	for _, p := range b.ports {
 		consider(&p.messageAgeTimer, messageAgeTimer, p)
 		consider(&p.forwardDelayTimer, forwardDelayTimer, p)
@@ -124,6 +126,8 @@ func (b *Bridge) fire(d due) {
 		b.forwardDelayTimerExpired(d.p)
 	case holdTimer:
 		b.holdTimerExpired(d.p)
+	case rstpTickTimer:
+		b.rstpTickExpired()
 	}
 }
 

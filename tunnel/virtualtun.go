@@ -17,7 +17,7 @@ const (
 	// blocks the port that sends (the TAP reader, or a peer's receiver for
 	// transit), so backpressure reaches the TAP's kernel queue instead of
 	// frames being dropped here.
-	queueLen = 512
+	queueLen = 128
 	// smallBufLen holds any frame of a 1500-byte MTU, tagged or not.
 	smallBufLen = 2048
 )
