@@ -563,38 +563,20 @@ func cmdCapture(args []string, stdout, stderr io.Writer) error {
 
 // runCapture asks the daemon at addr for a capture and writes it to out.
 func runCapture(addr string, req captureRequest, out string, stdout, stderr io.Writer) error {
-	c, err := net.DialTimeout("unix", addr, 2*time.Second)
+	c, r, hdr, err := openCapture(addr, req)
 	if err != nil {
-		return fmt.Errorf("no l2wg answers at %s in this network namespace: %w", addr, err)
+		return err
 	}
 	defer c.Close()
-	js, _ := json.Marshal(req)
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := fmt.Fprintf(c, "capture %s\n", js); err != nil {
-		return fmt.Errorf("capture: %w", err)
-	}
-	r := bufio.NewReaderSize(c, 64<<10)
-	line, err := r.ReadBytes('\n')
-	if err != nil {
-		return fmt.Errorf("capture: no answer from l2wg (are you root? is it too old for capture?): %w", err)
-	}
-	var hdr captureHeader
-	if err := json.Unmarshal(line, &hdr); err != nil {
-		return fmt.Errorf("capture: l2wg's answer: %w", err)
-	}
-	if hdr.Error != "" {
-		return fmt.Errorf("capture: %s", hdr.Error)
-	}
-	c.SetDeadline(time.Time{})
 
 	var w io.Writer = stdout
+	var file *os.File
 	if out != "-" {
-		f, err := os.Create(out)
-		if err != nil {
+		if file, err = os.Create(out); err != nil {
 			return fmt.Errorf("capture: %w", err)
 		}
-		defer f.Close()
-		w = f
+		defer file.Close()
+		w = file
 	}
 	sink, err := newPcapSink(w, req.Snaplen, out == "-")
 	if err != nil {
@@ -607,60 +589,20 @@ func runCapture(addr string, req captureRequest, out string, stdout, stderr io.W
 	fmt.Fprintf(stderr, "l2wg capture: port %s, direction %s, %s; writing %s\n",
 		strings.Join(names, ", "), req.Direction, captureBounds(req), out)
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	// Ctrl-C half-closes the connection: the daemon stops and sends its
-	// summary. A second one, or a daemon that does not answer, ends it.
-	var interrupted atomic.Bool
-	stopped := make(chan struct{})
-	defer close(stopped)
-	go func() {
-		select {
-		case <-sigs:
-		case <-stopped:
-			return
-		}
-		interrupted.Store(true)
-		if uc, ok := c.(*net.UnixConn); ok {
-			uc.CloseWrite()
-		}
-		c.SetReadDeadline(time.Now().Add(3 * time.Second))
-		select {
-		case <-sigs:
-			c.Close()
-		case <-stopped:
-		}
-	}()
-
-	var sum captureSummary
-	var streamErr error
-	for {
-		f, s, end, err := readCaptureRecord(r)
-		if err != nil {
-			if !interrupted.Load() {
-				streamErr = err
-			}
-			break
-		}
-		if end {
-			sum = s
-			break
-		}
-		if err := sink.write(f); err != nil {
-			return fmt.Errorf("capture: write %s: %w", out, err)
-		}
+	interrupted, release := stopOnSignal(c)
+	defer release()
+	sum, streamErr, err := copyCapture(r, sink, interrupted)
+	if err == nil {
+		err = sink.flush()
 	}
-	if err := sink.flush(); err != nil {
+	if err == nil && file != nil {
+		err = file.Close()
+	}
+	if err != nil {
 		return fmt.Errorf("capture: write %s: %w", out, err)
 	}
-	if f, ok := w.(*os.File); ok && out != "-" {
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("capture: write %s: %w", out, err)
-		}
-	}
 	reason := sum.Reason
-	if interrupted.Load() {
+	if interrupted() {
 		reason = "interrupted"
 	}
 	fmt.Fprintf(stderr, "l2wg capture: %d frames written to %s (%s); %d dropped because the capture could not keep up\n",
@@ -669,6 +611,89 @@ func runCapture(addr string, req captureRequest, out string, stdout, stderr io.W
 		return fmt.Errorf("capture: l2wg stopped streaming: %w (the %d frames written are in %s)", streamErr, sink.frames, out)
 	}
 	return nil
+}
+
+// openCapture sends the capture request and reads the daemon's header.
+func openCapture(addr string, req captureRequest) (net.Conn, *bufio.Reader, captureHeader, error) {
+	var hdr captureHeader
+	c, err := net.DialTimeout("unix", addr, 2*time.Second)
+	if err != nil {
+		return nil, nil, hdr, fmt.Errorf("no l2wg answers at %s in this network namespace: %w", addr, err)
+	}
+	js, _ := json.Marshal(req)
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReaderSize(c, 64<<10)
+	if _, err := fmt.Fprintf(c, "capture %s\n", js); err != nil {
+		c.Close()
+		return nil, nil, hdr, fmt.Errorf("capture: %w", err)
+	}
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		c.Close()
+		return nil, nil, hdr, fmt.Errorf("capture: no answer from l2wg (are you root?): %w", err)
+	}
+	if err := json.Unmarshal(line, &hdr); err != nil {
+		c.Close()
+		return nil, nil, hdr, fmt.Errorf("capture: l2wg's answer %q: %w (is it older than l2wg capture?)", bytes.TrimSpace(line), err)
+	}
+	if hdr.Error != "" {
+		c.Close()
+		return nil, nil, hdr, fmt.Errorf("capture: %s", hdr.Error)
+	}
+	c.SetDeadline(time.Time{})
+	return c, r, hdr, nil
+}
+
+// stopOnSignal makes SIGINT and SIGTERM end the capture: the first
+// half-closes the connection, so that the daemon stops and sends its
+// summary; a second one, or a daemon that does not answer within 3s, ends it.
+func stopOnSignal(c net.Conn) (interrupted func() bool, release func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	var stopped atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+		case <-done:
+			return
+		}
+		stopped.Store(true)
+		if uc, ok := c.(*net.UnixConn); ok {
+			uc.CloseWrite()
+		}
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		select {
+		case <-sigs:
+			c.Close()
+		case <-done:
+		}
+	}()
+	return stopped.Load, func() {
+		signal.Stop(sigs)
+		close(done)
+	}
+}
+
+// copyCapture writes the stream's frames to sink until its summary. A
+// stream that breaks off is streamErr (not when interrupted: the user cut
+// it); a failing sink is err.
+func copyCapture(r *bufio.Reader, sink *pcapSink, interrupted func() bool) (sum captureSummary, streamErr, err error) {
+	for {
+		f, s, end, err := readCaptureRecord(r)
+		if err != nil {
+			if !interrupted() {
+				streamErr = err
+			}
+			return sum, streamErr, nil
+		}
+		if end {
+			return s, nil, nil
+		}
+		if err := sink.write(f); err != nil {
+			return sum, nil, err
+		}
+	}
 }
 
 func captureBounds(req captureRequest) string {

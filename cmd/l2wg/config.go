@@ -37,6 +37,8 @@ type fileConfig struct {
 
 	Tunnel struct {
 		MTU                  *int   `toml:"mtu"`
+		ProbeInterval        string `toml:"probe_interval"`
+		ProbeLoss            *int   `toml:"probe_loss"`
 		ReassemblyTimeout    string `toml:"reassembly_timeout"`
 		ReassemblyPeerBytes  *int   `toml:"reassembly_peer_bytes"`
 		ReassemblyTotalBytes *int   `toml:"reassembly_total_bytes"`
@@ -57,6 +59,7 @@ type fileConfig struct {
 		TAP          string `toml:"tap"`
 		TAPCost      *int   `toml:"tap_cost"`
 		BPDUGuard    bool   `toml:"bpdu_guard"`
+		Protocol     string `toml:"protocol"`
 	} `toml:"stp"`
 
 	Peers []struct {
@@ -85,6 +88,8 @@ type nodeConfig struct {
 	TAPOffload    bool
 
 	TunnelMTU            int
+	ProbeInterval        time.Duration // liveness probes to every peer
+	ProbeLoss            int           // probes missed in a row before a peer port goes down
 	ReassemblyTimeout    time.Duration
 	ReassemblyPeerBytes  int
 	ReassemblyTotalBytes int
@@ -109,6 +114,7 @@ type stpConfig struct {
 	TAPMode      string // auto, stp, private, edge
 	TAPCost      uint32
 	BPDUGuard    bool // a BPDU from the VM side disables the TAP port for bpduGuardHold
+	Protocol     stp.Protocol
 }
 
 // defaultSTPPriority is one 802.1D-2004 step (4096) better than the 32768 of
@@ -350,6 +356,8 @@ func (v *validator) validate(fc *fileConfig) *nodeConfig {
 	cfg.TAPOffload = fc.TAP.Offload == nil || *fc.TAP.Offload
 
 	cfg.TunnelMTU = v.intIn("tunnel.mtu", fc.Tunnel.MTU, tunnel.DefaultMTU, tunnel.MinMTU, 9000)
+	cfg.ProbeInterval = v.durationIn("tunnel.probe_interval", fc.Tunnel.ProbeInterval, tunnel.DefaultProbeInterval, 10*time.Millisecond, 10*time.Second)
+	cfg.ProbeLoss = v.intIn("tunnel.probe_loss", fc.Tunnel.ProbeLoss, 3, 2, 100)
 	cfg.ReassemblyTimeout = v.durationIn("tunnel.reassembly_timeout", fc.Tunnel.ReassemblyTimeout, 2*time.Second, 100*time.Millisecond, time.Minute)
 	cfg.ReassemblyPeerBytes = v.intIn("tunnel.reassembly_peer_bytes", fc.Tunnel.ReassemblyPeerBytes, 4<<20, 256<<10, 1<<30)
 	cfg.ReassemblyTotalBytes = v.intIn("tunnel.reassembly_total_bytes", fc.Tunnel.ReassemblyTotalBytes, 32<<20, 256<<10, 4<<30)
@@ -387,6 +395,14 @@ func (v *validator) validateSTP(fc *fileConfig, cfg *nodeConfig) {
 	}
 	c.TAPCost = uint32(v.intIn("stp.tap_cost", fs.TAPCost, 0, 1, int(stp.MaxPathCost)))
 	c.BPDUGuard = fs.BPDUGuard
+	c.Protocol = stp.ProtocolRSTP
+	if fs.Protocol != "" {
+		p, err := stp.ParseProtocol(fs.Protocol)
+		if err != nil {
+			v.fail("stp.protocol", "%q: must be rstp or stp", fs.Protocol)
+		}
+		c.Protocol = p
+	}
 }
 
 func (v *validator) validatePeers(fc *fileConfig, cfg *nodeConfig) {

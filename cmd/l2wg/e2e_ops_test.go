@@ -105,6 +105,7 @@ func TestE2EOperations(t *testing.T) {
 		if err != nil {
 			t.Fatalf("wg show %s: %v\n%s", wg1, err, out)
 		}
+		t.Logf("wg show %s:\n%s", wg1, out)
 		for _, want := range []string{"peer: " + hv2Pub, "endpoint: 10.0.0.2:51820", "latest handshake: ", "listening port: 51820", "transfer: "} {
 			if !strings.Contains(string(out), want) {
 				t.Errorf("wg show %s lacks %q:\n%s", wg1, want, out)

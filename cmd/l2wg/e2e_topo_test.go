@@ -27,6 +27,8 @@ type topo struct {
 	hvs   map[string]*hypervisor
 	vms   map[string]*vm
 	order []string // hypervisor names in creation order
+
+	killed map[string]bool // hypervisors whose l2wg a test killed on purpose
 }
 
 // A hypervisor is a namespace with a VM bridge br0 and, once started, an l2wg.

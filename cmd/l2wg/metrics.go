@@ -55,7 +55,7 @@ func (n *node) metricsSnapshot() metricsSnapshot {
 }
 
 // portStates are the states l2wg_port_state enumerates, one series each.
-var portStates = []stp.PortState{stp.Disabled, stp.Blocking, stp.Listening, stp.Learning, stp.Forwarding}
+var portStates = []stp.PortState{stp.Disabled, stp.Blocking, stp.Discarding, stp.Listening, stp.Learning, stp.Forwarding}
 
 // metricsCollector turns a metricsSnapshot into Prometheus metrics.
 type metricsCollector struct {
@@ -139,60 +139,75 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector: one snapshot per scrape.
 func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.snapshot()
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	e := metricsEmitter{ch}
+	e.gauge(c.info, 1, s.TAP, version)
+	c.collectSwitch(e, s)
+	if s.STP != nil {
+		c.collectSTP(e, s.STP)
 	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	gauge(c.info, 1, s.TAP, version)
+	c.collectReassembly(e, s.Reassembly)
+	c.collectPeers(e, s.Peers, s.Now)
+}
 
+// metricsEmitter sends constant metrics made from snapshot values.
+type metricsEmitter struct{ ch chan<- prometheus.Metric }
+
+func (e metricsEmitter) counter(d *prometheus.Desc, v uint64, labels ...string) {
+	e.ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+func (e metricsEmitter) gauge(d *prometheus.Desc, v float64, labels ...string) {
+	e.ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func (c *metricsCollector) collectSwitch(e metricsEmitter, s metricsSnapshot) {
 	names := portLabels(s.Ports)
 	for i, p := range s.Ports {
 		name := names[i]
-		counter(c.portRxFrames, p.Counters.RxFrames, name)
-		counter(c.portRxBytes, p.Counters.RxBytes, name)
-		counter(c.portTxFrames, p.Counters.TxFrames, name)
-		counter(c.portTxBytes, p.Counters.TxBytes, name)
+		e.counter(c.portRxFrames, p.Counters.RxFrames, name)
+		e.counter(c.portRxBytes, p.Counters.RxBytes, name)
+		e.counter(c.portTxFrames, p.Counters.TxFrames, name)
+		e.counter(c.portTxBytes, p.Counters.TxBytes, name)
 		for r, v := range p.Counters.Drops {
-			counter(c.portDrops, v, name, bridge.DropReason(r).String())
+			e.counter(c.portDrops, v, name, bridge.DropReason(r).String())
 		}
 		for _, st := range portStates {
-			gauge(c.portState, boolValue(p.State == st), name, st.String())
+			e.gauge(c.portState, boolValue(p.State == st), name, st.String())
 		}
 	}
 	for r, v := range s.Switch.Drops {
-		counter(c.switchDrops, v, bridge.DropReason(r).String())
+		e.counter(c.switchDrops, v, bridge.DropReason(r).String())
 	}
-	gauge(c.fdbEntries, float64(s.Switch.FDBEntries))
-	gauge(c.fdbLimit, float64(s.Switch.FDBLimit))
-	counter(c.stationMoves, s.Switch.StationMoves)
+	e.gauge(c.fdbEntries, float64(s.Switch.FDBEntries))
+	e.gauge(c.fdbLimit, float64(s.Switch.FDBLimit))
+	e.counter(c.stationMoves, s.Switch.StationMoves)
+}
 
-	if t := s.STP; t != nil {
-		gauge(c.stpRoot, boolValue(t.IsRoot))
-		gauge(c.stpRootCost, float64(t.RootPathCost))
-		gauge(c.stpTC, boolValue(t.TopologyChange))
-		counter(c.stpTCs, t.TopologyChanges)
-		seen := make(map[string]bool)
-		for _, p := range t.Ports {
-			if seen[p.Name] {
-				continue
-			}
-			seen[p.Name] = true
-			gauge(c.stpPortRole, 1, p.Name, p.Role)
-			counter(c.stpPortBPDUsIn, p.BPDUsIn, p.Name)
-			counter(c.stpPortBPDUsOut, p.BPDUsOut, p.Name)
-			gauge(c.stpPortRootInconsistent, boolValue(p.RootInconsistent), p.Name)
+func (c *metricsCollector) collectSTP(e metricsEmitter, t *showSTP) {
+	e.gauge(c.stpRoot, boolValue(t.IsRoot))
+	e.gauge(c.stpRootCost, float64(t.RootPathCost))
+	e.gauge(c.stpTC, boolValue(t.TopologyChange))
+	e.counter(c.stpTCs, t.TopologyChanges)
+	seen := make(map[string]bool)
+	for _, p := range t.Ports {
+		if seen[p.Name] {
+			continue
 		}
+		seen[p.Name] = true
+		e.gauge(c.stpPortRole, 1, p.Name, p.Role)
+		e.counter(c.stpPortBPDUsIn, p.BPDUsIn, p.Name)
+		e.counter(c.stpPortBPDUsOut, p.BPDUsOut, p.Name)
+		e.gauge(c.stpPortRootInconsistent, boolValue(p.RootInconsistent), p.Name)
 	}
+}
 
-	r := s.Reassembly
-	gauge(c.reasmInProgress, float64(r.InProgress))
-	gauge(c.reasmBytesHeld, float64(r.BytesHeld))
-	counter(c.reasmFrames, r.Whole, "whole")
-	counter(c.reasmFrames, r.Reassembled, "reassembled")
-	counter(c.reasmFragments, r.Fragments)
-	counter(c.reasmTimeouts, r.Timeouts)
+func (c *metricsCollector) collectReassembly(e metricsEmitter, r frag.Stats) {
+	e.gauge(c.reasmInProgress, float64(r.InProgress))
+	e.gauge(c.reasmBytesHeld, float64(r.BytesHeld))
+	e.counter(c.reasmFrames, r.Whole, "whole")
+	e.counter(c.reasmFrames, r.Reassembled, "reassembled")
+	e.counter(c.reasmFragments, r.Fragments)
+	e.counter(c.reasmTimeouts, r.Timeouts)
 	for _, d := range []struct {
 		reason string
 		n      uint64
@@ -200,20 +215,22 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		{"evicted", r.Evicted}, {"malformed", r.Malformed}, {"duplicate", r.Duplicate}, {"overlap", r.Overlap},
 		{"too-big", r.TooBig}, {"unknown-type", r.UnknownType}, {"too-many-holes", r.TooManyHoles},
 	} {
-		counter(c.reasmDrops, d.n, d.reason)
+		e.counter(c.reasmDrops, d.n, d.reason)
 	}
+}
 
-	for _, p := range s.Peers {
-		gauge(c.peerInfo, 1, p.Name, p.PublicKey)
-		gauge(c.peerUp, boolValue(p.Live(s.Now)), p.Name)
+func (c *metricsCollector) collectPeers(e metricsEmitter, peers []tunnel.PeerStatus, now time.Time) {
+	for _, p := range peers {
+		e.gauge(c.peerInfo, 1, p.Name, p.PublicKey)
+		e.gauge(c.peerUp, boolValue(p.Live(now)), p.Name)
 		if p.LastHandshake.IsZero() {
-			gauge(c.peerHandshake, 0, p.Name)
+			e.gauge(c.peerHandshake, 0, p.Name)
 		} else {
-			gauge(c.peerHandshake, float64(p.LastHandshake.UnixNano())/1e9, p.Name)
-			gauge(c.peerHandshakeAge, max(s.Now.Sub(p.LastHandshake).Seconds(), 0), p.Name)
+			e.gauge(c.peerHandshake, float64(p.LastHandshake.UnixNano())/1e9, p.Name)
+			e.gauge(c.peerHandshakeAge, max(now.Sub(p.LastHandshake).Seconds(), 0), p.Name)
 		}
-		counter(c.peerRxBytes, p.RxBytes, p.Name)
-		counter(c.peerTxBytes, p.TxBytes, p.Name)
+		e.counter(c.peerRxBytes, p.RxBytes, p.Name)
+		e.counter(c.peerTxBytes, p.TxBytes, p.Name)
 	}
 }
 

@@ -214,13 +214,17 @@ func (n *node) startSpanningTree(pub [32]byte, peers []*tunnel.PeerPort) error {
 	return nil
 }
 
-// routineSpanningTree runs the tree's timers and follows each peer's
-// WireGuard session: a peer port is up while the peer has a live session,
-// and a peer without one is nudged into a handshake.
+// routineSpanningTree runs the tree's timers and follows each peer: a peer
+// port is up while WireGuard has a session with the peer and the peer
+// answers its liveness probes (one that never answered one, such as an
+// older l2wg, is judged by its session alone). Probe loss takes a port down
+// within probe_loss x probe_interval, far sooner than WireGuard notices.
 func (n *node) routineSpanningTree() {
 	defer n.wg.Done()
-	tick := time.NewTicker(100 * time.Millisecond)
+	interval := min(n.cfg.ProbeInterval, 100*time.Millisecond)
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	sessions := make(map[bridge.PortID]bool)
 	var lastPoll time.Time
 	for {
 		select {
@@ -228,37 +232,50 @@ func (n *node) routineSpanningTree() {
 			return
 		case now := <-tick.C:
 			n.st.tick(now)
-			if now.Sub(lastPoll) < time.Second {
-				continue
+			if now.Sub(lastPoll) >= time.Second {
+				lastPoll = now
+				n.pollSessions(sessions, now)
 			}
-			lastPoll = now
-			n.followPeerSessions(now)
+			n.followPeers(sessions, now)
 		}
 	}
 }
 
-func (n *node) followPeerSessions(now time.Time) {
+// pollSessions reads which peers have a WireGuard session, and nudges the
+// others into a handshake.
+func (n *node) pollSessions(sessions map[bridge.PortID]bool, now time.Time) {
 	ts, err := n.tun.Status()
 	if err != nil {
 		return
 	}
-	ports := make(map[bridge.PortID]*tunnel.PeerPort)
-	for _, p := range n.tun.Peers() {
-		ports[p.PortID()] = p
-	}
+	clear(sessions)
 	for _, p := range ts.Peers {
-		up := p.Live(now)
-		if n.st.setLink(p.Port, up) {
-			if up {
-				n.log.Info("peer port up: wireguard session established", "peer", p.Name, "endpoint", p.Endpoint)
-			} else {
-				n.log.Info("peer port down: no wireguard session", "peer", p.Name)
-			}
+		sessions[p.Port] = p.Live(now)
+	}
+	for _, p := range n.tun.Peers() {
+		if !sessions[p.PortID()] {
+			n.tun.Nudge(p)
 		}
-		if !up {
-			if pp := ports[p.Port]; pp != nil {
-				n.tun.Nudge(pp)
-			}
+	}
+}
+
+// followPeers sets each peer port up or down.
+func (n *node) followPeers(sessions map[bridge.PortID]bool, now time.Time) {
+	deadline := time.Duration(n.cfg.ProbeLoss) * n.cfg.ProbeInterval
+	for _, p := range n.tun.Peers() {
+		rtt, last := p.RTT()
+		answering := last.IsZero() || now.Sub(last) < deadline+rtt
+		up := sessions[p.PortID()] && answering
+		if !n.st.setLink(p.PortID(), up) {
+			continue
+		}
+		switch {
+		case up:
+			n.log.Info("peer port up", "peer", p.Name(), "rtt", rtt.Round(time.Microsecond))
+		case !answering:
+			n.log.Warn("peer port down: liveness probes unanswered", "peer", p.Name(), "since", now.Sub(last).Round(time.Millisecond))
+		default:
+			n.log.Info("peer port down: no wireguard session", "peer", p.Name())
 		}
 	}
 }
@@ -267,7 +284,18 @@ func (n *node) stpStatus() *showSTP {
 	if n.st == nil {
 		return nil
 	}
-	return n.st.status()
+	st := n.st.status()
+	rtts := make(map[string]time.Duration)
+	for _, p := range n.tun.Peers() {
+		rtt, _ := p.RTT()
+		rtts[p.Name()] = rtt
+	}
+	for i := range st.Ports {
+		if rtt := rtts[st.Ports[i].Name]; rtt > 0 {
+			st.Ports[i].RTT = float64(rtt.Microseconds()) / 1000
+		}
+	}
+	return st
 }
 
 // routineReadFromTAP moves frames from the TAP into the switch in batches.

@@ -46,6 +46,10 @@ var restartOnly = []struct {
 	{"switch.max_fdb_entries", func(c *nodeConfig) any { return c.MaxFDBEntries }},
 	{"stp.enabled", func(c *nodeConfig) any { return c.STP.Enabled }},
 	{"stp.tap", func(c *nodeConfig) any { return c.STP.TAPMode }},
+	{"stp.protocol", func(c *nodeConfig) any { return c.STP.Protocol }},
+	{"metrics_listen", func(c *nodeConfig) any { return c.MetricsListen }},
+	{"tunnel.probe_interval", func(c *nodeConfig) any { return c.ProbeInterval }},
+	{"tunnel.probe_loss", func(c *nodeConfig) any { return c.ProbeLoss }},
 }
 
 // checkReloadable refuses a new config that changes a restart-only setting,

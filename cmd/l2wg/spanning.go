@@ -105,7 +105,7 @@ func resolveTAPMode(mode, hostBridge string) string {
 
 func newSpanningTree(cfg stpConfig, mac [6]byte, br *bridge.Bridge, ageing time.Duration, tapMode string, log *slog.Logger) (*spanningTree, error) {
 	tree, err := stp.New(stp.Config{
-		Priority: cfg.Priority, MAC: mac,
+		Priority: cfg.Priority, MAC: mac, Protocol: cfg.Protocol,
 		HelloTime: cfg.HelloTime, MaxAge: cfg.MaxAge, ForwardDelay: cfg.ForwardDelay,
 	}, time.Now())
 	if err != nil {
@@ -120,6 +120,9 @@ func newSpanningTree(cfg stpConfig, mac [6]byte, br *bridge.Bridge, ageing time.
 
 // addPort makes a switch port a spanning-tree port, Disabled until its link
 // is up. The switch port is put in the tree's state at once.
+// A tunnel peer port is point-to-point (one bridge behind it: RSTP's
+// proposal/agreement makes it forward at once); the TAP port is not (its
+// host bridge may hold other l2wg nodes on a LAN).
 func (s *spanningTree) addPort(id bridge.PortID, name string, cost uint32, rootGuard bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -129,6 +132,7 @@ func (s *spanningTree) addPort(id bridge.PortID, name string, cost uint32, rootG
 		pc.PathCost = cost
 	}
 	pc.RootGuard = rootGuard
+	pc.PointToPoint = !rootGuard
 	actions, err := s.tree.AddPort(no, pc, time.Now())
 	if err != nil {
 		return fmt.Errorf("spanning tree: port %s: %w", name, err)
@@ -312,24 +316,29 @@ type showSTP struct {
 	TopologyChangeDetected bool          `json:"topology_change_detected"`
 	TopologyChanges        uint64        `json:"topology_changes"`
 	TAPMode                string        `json:"tap_mode"`
+	Protocol               string        `json:"protocol"`
 	Ports                  []showSTPPort `json:"ports"`
 }
 
 type showSTPPort struct {
-	Name             string `json:"name"`
-	No               int    `json:"no"`
-	PortID           string `json:"port_id"`
-	State            string `json:"state"`
-	Role             string `json:"role"`
-	PathCost         uint32 `json:"path_cost"`
-	DesignatedRoot   string `json:"designated_root"`
-	DesignatedBridge string `json:"designated_bridge"`
-	DesignatedPort   string `json:"designated_port"`
-	DesignatedCost   uint32 `json:"designated_cost"`
-	RootGuard        bool   `json:"root_guard"`
-	RootInconsistent bool   `json:"root_inconsistent"`
-	BPDUsIn          uint64 `json:"bpdus_in"`
-	BPDUsOut         uint64 `json:"bpdus_out"`
+	Name             string  `json:"name"`
+	No               int     `json:"no"`
+	PortID           string  `json:"port_id"`
+	State            string  `json:"state"`
+	Role             string  `json:"role"`
+	PathCost         uint32  `json:"path_cost"`
+	DesignatedRoot   string  `json:"designated_root"`
+	DesignatedBridge string  `json:"designated_bridge"`
+	DesignatedPort   string  `json:"designated_port"`
+	DesignatedCost   uint32  `json:"designated_cost"`
+	RootGuard        bool    `json:"root_guard"`
+	RootInconsistent bool    `json:"root_inconsistent"`
+	BPDUsIn          uint64  `json:"bpdus_in"`
+	BPDUsOut         uint64  `json:"bpdus_out"`
+	Protocol         string  `json:"protocol"` // what the port speaks: rstp, or stp after falling back
+	PointToPoint     bool    `json:"point_to_point"`
+	Edge             bool    `json:"edge"`
+	RTT              float64 `json:"rtt_ms,omitempty"` // smoothed round trip to the peer
 }
 
 func (s *spanningTree) status() *showSTP {
@@ -346,7 +355,7 @@ func (s *spanningTree) status() *showSTP {
 		MaxAge: st.MaxAge.Seconds(), HelloTime: st.HelloTime.Seconds(), ForwardDelay: st.ForwardDelay.Seconds(),
 		BridgeMaxAge: st.BridgeMaxAge.Seconds(), BridgeHelloTime: st.BridgeHelloTime.Seconds(), BridgeForwardDelay: st.BridgeForwardDelay.Seconds(),
 		TopologyChange: st.TopologyChange, TopologyChangeDetected: st.TopologyChangeDetected, TopologyChanges: st.TopologyChanges,
-		TAPMode: s.tapMode,
+		TAPMode: s.tapMode, Protocol: st.Protocol.String(),
 	}
 	for _, p := range st.Ports {
 		out.Ports = append(out.Ports, showSTPPort{
@@ -355,6 +364,7 @@ func (s *spanningTree) status() *showSTP {
 			DesignatedPort: p.DesignatedPort.String(), DesignatedCost: p.DesignatedCost,
 			RootGuard: p.RootGuard, RootInconsistent: p.RootInconsistent,
 			BPDUsIn: p.Counters.ConfigIn + p.Counters.TCNIn, BPDUsOut: p.Counters.ConfigOut + p.Counters.TCNOut,
+			Protocol: p.Protocol.String(), PointToPoint: p.PointToPoint, Edge: p.Edge,
 		})
 	}
 	return out
@@ -373,7 +383,8 @@ func printSTP(w interface{ Write([]byte) (int, error) }, st showStatus) {
 	row("max age", secs(t.MaxAge), "bridge max age", secs(t.BridgeMaxAge))
 	row("hello time", secs(t.HelloTime), "bridge hello time", secs(t.BridgeHelloTime))
 	row("forward delay", secs(t.ForwardDelay), "bridge forward delay", secs(t.BridgeForwardDelay))
-	row("topology changes", t.TopologyChanges, "tap mode", t.TAPMode)
+	row("protocol", t.Protocol, "tap mode", t.TAPMode)
+	row("topology changes", t.TopologyChanges, "", "")
 	var flags []string
 	if t.TopologyChange {
 		flags = append(flags, "TOPOLOGY_CHANGE")
@@ -389,6 +400,10 @@ func printSTP(w interface{ Write([]byte) (int, error) }, st showStatus) {
 		row("designated root", p.DesignatedRoot, "designated cost", p.DesignatedCost)
 		row("designated bridge", p.DesignatedBridge, "designated port", p.DesignatedPort)
 		row("bpdus in", p.BPDUsIn, "bpdus out", p.BPDUsOut)
+		row("protocol", p.Protocol, "point-to-point", p.PointToPoint)
+		if p.RTT > 0 {
+			row("round trip", fmt.Sprintf("%.2fms", p.RTT), "", "")
+		}
 		var pf []string
 		if p.RootGuard {
 			pf = append(pf, "ROOT_GUARD")
