@@ -64,7 +64,7 @@ type fileConfig struct {
 
 	Peers []struct {
 		Name                string `toml:"name"`
-		Cost                *int   `toml:"cost"`
+		Cost                any    `toml:"cost"` // an integer, or "auto"
 		PublicKey           string `toml:"public_key"`
 		Endpoint            string `toml:"endpoint"`
 		PersistentKeepalive *int   `toml:"persistent_keepalive"`
@@ -101,7 +101,7 @@ type nodeConfig struct {
 	STP stpConfig
 
 	Peers     []tunnel.PeerConfig
-	PeerCosts []uint32 // by index of Peers; 0 = stp.DefaultPathCost
+	PeerCosts []uint32 // by index of Peers; costAuto: follows the measured round trip
 }
 
 // stpConfig is the [stp] table.
@@ -460,8 +460,32 @@ func (v *validator) validatePeers(fc *fileConfig, cfg *nodeConfig) {
 		pc.Endpoint = fp.Endpoint
 		pc.PersistentKeepalive = time.Duration(v.intIn(at+".persistent_keepalive", fp.PersistentKeepalive, 0, 0, 65535)) * time.Second
 		cfg.Peers = append(cfg.Peers, pc)
-		cfg.PeerCosts = append(cfg.PeerCosts, uint32(v.intIn(at+".cost", fp.Cost, 0, 1, int(stp.MaxPathCost))))
+		cfg.PeerCosts = append(cfg.PeerCosts, v.peerCost(at+".cost", fp.Cost))
 	}
+}
+
+// costAuto marks a peer port whose path cost follows its round-trip time.
+const costAuto = 0
+
+// peerCost reads a peer's cost: "auto" (the default) or 1–200000000.
+func (v *validator) peerCost(field string, c any) uint32 {
+	switch c := c.(type) {
+	case nil:
+		return costAuto
+	case string:
+		if c == "auto" {
+			return costAuto
+		}
+		v.fail(field, "%q: must be \"auto\" or a number between 1 and %d", c, stp.MaxPathCost)
+	case int64:
+		if c >= 1 && c <= int64(stp.MaxPathCost) {
+			return uint32(c)
+		}
+		v.fail(field, "%d: must be \"auto\" or a number between 1 and %d", c, stp.MaxPathCost)
+	default:
+		v.fail(field, "%v: must be \"auto\" or a number between 1 and %d", c, stp.MaxPathCost)
+	}
+	return costAuto
 }
 
 // parseKey decodes a base64 WireGuard key.

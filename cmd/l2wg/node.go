@@ -38,6 +38,9 @@ type node struct {
 	isolate atomic.Bool    // isolate_host, changed by reload
 	storm   atomic.Int64   // storm_limit, changed by reload
 
+	costMu   sync.Mutex               // protects autoCost
+	autoCost map[bridge.PortID]uint32 // peer ports with cost "auto", and the cost applied
+
 	reloadMu sync.Mutex  // serialises reloads; protects applied
 	applied  *nodeConfig // the config in effect: cfg, then each reload's
 
@@ -112,7 +115,7 @@ func tapMAC(publicKey [32]byte) [6]byte {
 // startNode opens the TAP, builds the switch and brings up the tunnel. On
 // error everything already made is undone.
 func startNode(cfg *nodeConfig, log *slog.Logger, level *slog.LevelVar) (n *node, err error) {
-	n = &node{cfg: cfg, applied: cfg, log: log, level: level, done: make(chan struct{}), fatalCh: make(chan error, 1)}
+	n = &node{cfg: cfg, applied: cfg, autoCost: make(map[bridge.PortID]uint32), log: log, level: level, done: make(chan struct{}), fatalCh: make(chan error, 1)}
 	n.isolate.Store(cfg.IsolateHost)
 	defer func() {
 		if err != nil {
@@ -207,6 +210,7 @@ func (n *node) startSpanningTree(pub [32]byte, peers []*tunnel.PeerPort) error {
 		if err := st.addPort(p.PortID(), p.Name(), n.cfg.PeerCosts[i], false); err != nil {
 			return err
 		}
+		n.setAutoCost(p.PortID(), n.cfg.PeerCosts[i] == costAuto)
 	}
 	n.st = st
 	n.log.Info("spanning tree on", "bridge_id", st.status().BridgeID, "tap_mode", mode,
@@ -225,7 +229,7 @@ func (n *node) routineSpanningTree() {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	sessions := make(map[bridge.PortID]bool)
-	var lastPoll time.Time
+	var lastPoll, lastCosts time.Time
 	for {
 		select {
 		case <-n.done:
@@ -235,6 +239,10 @@ func (n *node) routineSpanningTree() {
 			if now.Sub(lastPoll) >= time.Second {
 				lastPoll = now
 				n.pollSessions(sessions, now)
+			}
+			if now.Sub(lastCosts) >= autoCostEvery {
+				lastCosts = now
+				n.updateAutoCosts()
 			}
 			n.followPeers(sessions, now)
 		}

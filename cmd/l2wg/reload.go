@@ -172,6 +172,7 @@ func (n *node) reloadPeers(cur, next *nodeConfig) ([]string, error) {
 		}
 		if p := ports[key]; p != nil && n.st != nil {
 			n.st.removePort(p.PortID())
+			n.setAutoCost(p.PortID(), false)
 		}
 		if err := n.tun.RemovePeer(key); err != nil {
 			return changes, err
@@ -189,10 +190,12 @@ func (n *node) reloadPeers(cur, next *nodeConfig) ([]string, error) {
 				changes = append(changes, fmt.Sprintf("peer %s: endpoint %q, persistent_keepalive %s", e.pc.Name, e.pc.Endpoint, e.pc.PersistentKeepalive))
 			}
 			if old.cost != e.cost && n.st != nil {
-				if err := n.st.setPortCost(ports[key].PortID(), e.cost); err != nil {
+				id := ports[key].PortID()
+				if err := n.st.setPortCost(id, e.cost); err != nil {
 					return changes, err
 				}
-				changes = append(changes, fmt.Sprintf("peer %s: cost %d", e.pc.Name, e.cost))
+				n.setAutoCost(id, e.cost == costAuto)
+				changes = append(changes, fmt.Sprintf("peer %s: cost %s", e.pc.Name, costText(e.cost)))
 			}
 		default:
 			p, err := n.tun.AddPeer(e.pc)
@@ -203,6 +206,7 @@ func (n *node) reloadPeers(cur, next *nodeConfig) ([]string, error) {
 				if err := n.st.addPort(p.PortID(), p.Name(), e.cost, false); err != nil {
 					return changes, err
 				}
+				n.setAutoCost(p.PortID(), e.cost == costAuto)
 			}
 			changes = append(changes, fmt.Sprintf("added peer %s", e.pc.Name))
 		}
@@ -262,4 +266,11 @@ func cmdReload(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "nothing changed")
 	}
 	return nil
+}
+
+func costText(c uint32) string {
+	if c == costAuto {
+		return "auto"
+	}
+	return fmt.Sprint(c)
 }
