@@ -15,7 +15,7 @@ func TestCostFromRTT(t *testing.T) {
 		{300 * time.Microsecond, 103},
 		{20 * time.Millisecond, 300},   // Ottawa - US East
 		{196 * time.Millisecond, 2060}, // the detour through the UK
-		{time.Hour, 200_000_000},       // clamped to 802.1D's largest cost
+		{10 * time.Hour, 200_000_000},  // clamped to 802.1D's largest cost
 	} {
 		if got := costFromRTT(c.rtt); got != c.want {
 			t.Errorf("costFromRTT(%v) = %d, want %d", c.rtt, got, c.want)
@@ -29,7 +29,7 @@ func TestCostShouldMoveOnlyOnRealChange(t *testing.T) {
 		move      bool
 	}{
 		{100, 103, false},   // LAN jitter
-		{100, 115, true},    // 1.5 ms more
+		{100, 125, true},    // 2.5 ms more, a quarter
 		{300, 350, false},   // within a fifth
 		{300, 2060, true},   // a detour
 		{2060, 300, true},   // and back
