@@ -9,6 +9,7 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 
 	"github.com/l2wg/l2wg/bridge"
+	"github.com/l2wg/l2wg/frag"
 )
 
 // wgBatch mimics wireguard-go's TUN reader: batchSize buffers of
@@ -65,7 +66,10 @@ func receiver(t testing.TB) (*Tunnel, *PeerPort, *countingSwitch) {
 }
 
 // countingSwitch counts delivered frames and bytes without keeping them.
-type countingSwitch struct{ frames, bytes int }
+type countingSwitch struct {
+	frames, bytes int
+	bad           int // frames outside 14..frag.MaxFrameLen bytes
+}
 
 func (s *countingSwitch) AddPort(string, bridge.Port) bridge.PortID { return 1 }
 func (s *countingSwitch) RemovePort(bridge.PortID)                  {}
@@ -73,6 +77,9 @@ func (s *countingSwitch) Input(_ bridge.PortID, frames []bridge.Frame) {
 	for _, f := range frames {
 		s.frames++
 		s.bytes += len(f.Data)
+		if len(f.Data) < frag.MinFrameLen || len(f.Data) > frag.MaxFrameLen {
+			s.bad++
+		}
 	}
 }
 

@@ -35,22 +35,50 @@ type ctrlPacket struct {
 	data [probeLen]byte
 }
 
-// probeState is a peer port's view of its probes.
+// probeState is a peer port's view of its probes. Samples come from one
+// goroutine (the peer's receiver); readers use the atomics.
 type probeState struct {
 	seq       atomic.Uint32
 	lastReply atomic.Int64 // unix ns of the last echo; 0: never
 	srtt      atomic.Int64 // smoothed round trip, ns; 0: no sample yet
+
+	// The least round trip of the current and the previous minRTTWindow:
+	// the path's propagation delay without the queueing that load adds.
+	minCur, minPrev atomic.Int64
+	winStart        atomic.Int64
 }
 
-// sample folds one round trip into the smoothed RTT (RFC 6298's 1/8 gain).
+// minRTTWindow is the span of each minimum-RTT bucket.
+const minRTTWindow = 10 * time.Second
+
+// sample folds one round trip into the smoothed RTT (RFC 6298's 1/8 gain)
+// and the windowed minimum.
 func (s *probeState) sample(rtt time.Duration, now time.Time) {
-	s.lastReply.Store(now.UnixNano())
-	old := s.srtt.Load()
-	if old == 0 {
+	ns := now.UnixNano()
+	s.lastReply.Store(ns)
+	if old := s.srtt.Load(); old == 0 {
 		s.srtt.Store(int64(rtt))
-		return
+	} else {
+		s.srtt.Store(old + (int64(rtt)-old)/8)
 	}
-	s.srtt.Store(old + (int64(rtt)-old)/8)
+	if ns-s.winStart.Load() > int64(minRTTWindow) {
+		s.minPrev.Store(s.minCur.Load())
+		s.minCur.Store(int64(rtt))
+		s.winStart.Store(ns)
+	} else if cur := s.minCur.Load(); cur == 0 || int64(rtt) < cur {
+		s.minCur.Store(int64(rtt))
+	}
+}
+
+// MinRTT is the least round trip seen over the last 10 to 20 seconds (0
+// before the first echo): what latency-based path costs use, since the
+// smoothed RTT also measures the queues that traffic fills.
+func (p *PeerPort) MinRTT() time.Duration {
+	cur, prev := p.probe.minCur.Load(), p.probe.minPrev.Load()
+	if prev != 0 && (cur == 0 || prev < cur) {
+		return time.Duration(prev)
+	}
+	return time.Duration(cur)
 }
 
 // RTT is the peer's smoothed round-trip time (0 before the first echo), and

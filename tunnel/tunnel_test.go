@@ -311,10 +311,32 @@ func TestProbesMeasureRoundTrip(t *testing.T) {
 	if rtt > time.Second || time.Since(last) > time.Second {
 		t.Fatalf("rtt %v, last reply %v ago", rtt, time.Since(last))
 	}
+	if m := pa.MinRTT(); m <= 0 || m > rtt*8 {
+		t.Fatalf("min rtt %v with smoothed rtt %v", m, rtt)
+	}
 	// Stop the far side: replies stop.
 	b.Close()
 	time.Sleep(5 * DefaultProbeInterval) // long enough for several probes to go unanswered
 	if _, last2 := pa.RTT(); time.Since(last2) < 4*DefaultProbeInterval {
 		t.Fatalf("probe replies still arrive %v after the peer closed", time.Since(last2))
+	}
+}
+
+func TestMinRTTIgnoresQueueing(t *testing.T) {
+	var p PeerPort
+	t0 := time.Unix(1000, 0)
+	p.probe.sample(2*time.Millisecond, t0)
+	for i := 1; i < 50; i++ { // load: round trips of 40 ms
+		p.probe.sample(40*time.Millisecond, t0.Add(time.Duration(i)*100*time.Millisecond))
+	}
+	if m := p.MinRTT(); m != 2*time.Millisecond {
+		t.Fatalf("min rtt under load %v, want the 2ms floor", m)
+	}
+	// Two windows later the floor has moved up to what the path now is.
+	for i := 0; i < 300; i++ {
+		p.probe.sample(30*time.Millisecond, t0.Add(5*time.Second+time.Duration(i)*100*time.Millisecond))
+	}
+	if m := p.MinRTT(); m != 30*time.Millisecond {
+		t.Fatalf("min rtt after the path changed %v, want 30ms", m)
 	}
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // Path costs from latency: a peer port whose cost is "auto" (the default)
-// costs stp.DefaultPathCost plus one per 100 µs of smoothed round trip, so
+// costs stp.DefaultPathCost plus one per 100 µs of round trip, so
 // the tree prefers short paths — a 20 ms detour costs 200 more — while ports
 // of equal latency keep equal costs and the usual tie-breaks. The cost moves
 // only when the new value differs by more than a fifth and by more than 10
@@ -49,7 +49,7 @@ func (n *node) updateAutoCosts() {
 	defer n.costMu.Unlock()
 	for _, p := range n.tun.Peers() {
 		cur, ok := n.autoCost[p.PortID()]
-		rtt, _ := p.RTT()
+		rtt := p.MinRTT()
 		if !ok || rtt == 0 {
 			continue
 		}
@@ -62,6 +62,6 @@ func (n *node) updateAutoCosts() {
 			continue
 		}
 		n.autoCost[p.PortID()] = want
-		n.log.Info("path cost follows the round trip", "peer", p.Name(), "rtt", rtt.Round(10*time.Microsecond), "cost", want, "was", cur)
+		n.log.Info("path cost follows the round trip", "peer", p.Name(), "min_rtt", rtt.Round(10*time.Microsecond), "cost", want, "was", cur)
 	}
 }

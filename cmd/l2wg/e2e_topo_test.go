@@ -28,7 +28,8 @@ type topo struct {
 	vms   map[string]*vm
 	order []string // hypervisor names in creation order
 
-	killed map[string]bool // hypervisors whose l2wg a test killed on purpose
+	killed map[string]bool   // hypervisors whose l2wg a test killed on purpose
+	stp    map[string]string // per hypervisor, the [stp] table's body ("": shortTimers)
 }
 
 // A hypervisor is a namespace with a VM bridge br0 and, once started, an l2wg.
@@ -154,6 +155,7 @@ func (tp *topo) startL2WG(name string, isolateHost *bool, peers ...peerConf) *hy
 		IsolateHost:    isolateHost,
 		TAPName:        "l2wg0",
 		Bridge:         "br0",
+		STP:            tp.stp[name],
 		Peers:          peers,
 	}
 	hv.ConfPath = writeFile(tp.t, tp.dir, name+".toml", conf.render())

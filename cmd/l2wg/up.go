@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -23,6 +24,18 @@ func cmdUp(path string, stderr io.Writer) error {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
+	// L2WG_CPUPROFILE=file writes a CPU profile of the whole run (go tool pprof).
+	if path := os.Getenv("L2WG_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("up: cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("up: cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	n, err := startNode(cfg, log, level)
 	if err != nil {
 		return fmt.Errorf("up: %w", err)

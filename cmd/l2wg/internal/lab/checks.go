@@ -46,17 +46,9 @@ const pingSize = 1472
 func (l *Lab) reachableVMs() ([]*PlannedVM, func(a, b *PlannedVM) bool) {
 	running := l.runningSites()
 	active := l.activePeerings()
-	parent := make(map[string]string)
-	var find func(string) string
-	find = func(x string) string {
-		if parent[x] == "" || parent[x] == x {
-			return x
-		}
-		parent[x] = find(parent[x])
-		return parent[x]
-	}
+	joined := make(sets)
 	for _, pe := range active {
-		parent[find(pe.A.Name)] = find(pe.B.Name)
+		joined.union(pe.A.Name, pe.B.Name)
 	}
 	var vms []*PlannedVM
 	for _, v := range l.Plan.VMs {
@@ -64,7 +56,7 @@ func (l *Lab) reachableVMs() ([]*PlannedVM, func(a, b *PlannedVM) bool) {
 			vms = append(vms, v)
 		}
 	}
-	return vms, func(a, b *PlannedVM) bool { return find(a.Site.Name) == find(b.Site.Name) }
+	return vms, func(a, b *PlannedVM) bool { return joined.find(a.Site.Name) == joined.find(b.Site.Name) }
 }
 
 // pingResult is one pair of the ping matrix.

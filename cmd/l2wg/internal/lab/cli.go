@@ -41,7 +41,7 @@ Build l2wg networks in network namespaces from a topology file, or from a
 shipped topology by name (two-hypervisors, five-sites, triangle).
 
 commands:
-  run TOPOLOGY      build, wait for Convergence, check, report, tear down;
+  run TOPOLOGY      build, wait for convergence, check, report, tear down;
                     exit status 0 only if every check passed
   up TOPOLOGY       build and leave running (until lab down)
   status            show a running lab: nodes, addresses, processes, links

@@ -45,7 +45,7 @@ type SiteStatus struct {
 func (s *SiteStatus) peerLive(peer string) bool {
 	for _, p := range s.Peers {
 		if p.Name == peer {
-			return p.Live || p.LatestHandshake != nil
+			return p.Live
 		}
 	}
 	return false
@@ -227,11 +227,11 @@ func (l *Lab) Converge(ctx context.Context, timeout time.Duration) Convergence {
 		} else {
 			c.Waiting = l.notConverged(all, sites)
 		}
-		// Log what is awaited when it changes in kind, not at every step.
 		if ctx.Err() != nil {
 			c.Took = time.Since(start)
 			return c
 		}
+		// Log what is awaited when it changes in kind, not at every step.
 		if kind, _, _ := strings.Cut(c.Waiting, ":"); c.Waiting != "" && kind != last {
 			l.logf("%5.1fs waiting: %s", time.Since(start).Seconds(), c.Waiting)
 			last = kind

@@ -35,7 +35,7 @@ func TestCrashThenDown(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			// Kill it once both l2wg run, while it waits for Convergence.
+			// Kill it once both l2wg run, while it waits for convergence.
 			dir := filepath.Join(tl.root, tl.name)
 			deadline := time.Now().Add(30 * time.Second)
 			for {

@@ -532,16 +532,7 @@ func (p *Plan) planPeerings() error {
 		}
 		return defaultListenPort
 	}
-	// Union-find over sites: a peering within one set closes a loop.
-	parent := make(map[*Node]*Node)
-	var find func(n *Node) *Node
-	find = func(n *Node) *Node {
-		if parent[n] == nil || parent[n] == n {
-			return n
-		}
-		parent[n] = find(parent[n])
-		return parent[n]
-	}
+	joined := make(sets) // a peering within one set closes a loop
 	for _, pr := range pairs {
 		pe := &PlannedPeering{A: pr.a, B: pr.b, Cost: pr.cost}
 		if addr, _, ok := p.reach(pr.a, pr.b); ok {
@@ -561,11 +552,8 @@ func (p *Plan) planPeerings() error {
 		case !pe.EndpointOfB.IsValid():
 			pe.KeepaliveB = t.L2WG.Keepalive
 		}
-		ra, rb := find(pr.a), find(pr.b)
-		if ra == rb {
+		if !joined.union(pr.a.Name, pr.b.Name) {
 			p.Loop = true
-		} else {
-			parent[ra] = rb
 		}
 		p.Peerings = append(p.Peerings, pe)
 	}
@@ -587,4 +575,28 @@ func (p *Plan) MaxPeeringDelay() time.Duration {
 		}
 	}
 	return d
+}
+
+// sets is a union-find over names: which sites peerings join.
+type sets map[string]string
+
+// find returns the name that stands for x's set.
+func (s sets) find(x string) string {
+	for {
+		parent, ok := s[x]
+		if !ok {
+			return x
+		}
+		x = parent
+	}
+}
+
+// union joins the sets of a and b and reports whether they were apart.
+func (s sets) union(a, b string) bool {
+	ra, rb := s.find(a), s.find(b)
+	if ra == rb {
+		return false
+	}
+	s[ra] = rb
+	return true
 }

@@ -268,3 +268,18 @@ func TestKeyPair(t *testing.T) {
 		t.Errorf("key pair %q %q: want two different 44-character base64 keys", k.Private, k.Public)
 	}
 }
+
+func TestSets(t *testing.T) {
+	s := make(sets)
+	for _, e := range [][2]string{{"a", "b"}, {"c", "d"}, {"b", "c"}} {
+		if !s.union(e[0], e[1]) {
+			t.Errorf("union(%s, %s) = false for two separate sets", e[0], e[1])
+		}
+	}
+	if s.union("a", "d") {
+		t.Error("union(a, d) = true: a-b-c-d are one set already")
+	}
+	if s.find("a") != s.find("d") || s.find("e") != "e" || s.find("a") == s.find("e") {
+		t.Errorf("find: a=%s d=%s e=%s", s.find("a"), s.find("d"), s.find("e"))
+	}
+}

@@ -310,6 +310,9 @@ func relayMain(args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return &ExitError{Code: 2}
 	}
+	if *cfgPath == "" {
+		return &ExitError{Code: 2, Err: errors.New("lab relay: -config is required (the lab starts the relay itself)")}
+	}
 	data, err := os.ReadFile(*cfgPath)
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)

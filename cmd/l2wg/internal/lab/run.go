@@ -130,7 +130,7 @@ func Run(ctx context.Context, t *Topology, opt Options, w io.Writer) *Report {
 		fmt.Fprintf(w, "   note: this l2wg has no spanning tree; the configs leave out [stp]\n")
 	}
 	if !lab.Show {
-		fmt.Fprintf(w, "   note: this l2wg has no `l2wg show`: no Convergence or spanning-tree checks\n")
+		fmt.Fprintf(w, "   note: this l2wg has no `l2wg show`: no convergence or spanning-tree checks\n")
 	}
 
 	timeout := t.Checks.convergeTimeout
@@ -175,7 +175,7 @@ func (l *Lab) summary() string {
 		len(p.Namespaces()), len(p.Sites()), len(p.VMs), len(p.Nodes)-len(p.Sites()), len(p.Links), relayed, len(p.Peerings))
 }
 
-// convergePhase waits for Convergence and reports it as a phase.
+// convergePhase waits for convergence and reports it as a phase.
 func (l *Lab) convergePhase(ctx context.Context, p *reporter, name string, timeout time.Duration) bool {
 	c := l.Converge(ctx, timeout)
 	ph := Phase{Name: name, OK: c.OK, Took: c.Took}

@@ -46,17 +46,9 @@ func (l *Lab) tree(all map[string]*SiteStatus, sites []string, active []*Planned
 			}
 		}
 	}
-	// Union-find: forwarding peerings without a cycle, as many as the
-	// peerings themselves need to join the sites, are a spanning tree.
-	parent := make(map[string]string)
-	var find func(string) string
-	find = func(x string) string {
-		if parent[x] == "" || parent[x] == x {
-			return x
-		}
-		parent[x] = find(parent[x])
-		return parent[x]
-	}
+	// Forwarding peerings without a cycle, as many as the peerings
+	// themselves need to join the sites, are a spanning tree.
+	joined := make(sets)
 	cycle := false
 	for _, pe := range active {
 		sa, _ := all[pe.A.Name].portState(pe.B.Name)
@@ -67,11 +59,9 @@ func (l *Lab) tree(all map[string]*SiteStatus, sites []string, active []*Planned
 			continue
 		}
 		t.forwarding = append(t.forwarding, name)
-		ra, rb := find(pe.A.Name), find(pe.B.Name)
-		if ra == rb {
+		if !joined.union(pe.A.Name, pe.B.Name) {
 			cycle = true
 		}
-		parent[ra] = rb
 	}
 	t.spanning = !cycle && len(t.forwarding) == len(sites)-components(sites, active)
 	return t
@@ -80,19 +70,10 @@ func (l *Lab) tree(all map[string]*SiteStatus, sites []string, active []*Planned
 // components counts the connected parts of the graph of sites and peerings:
 // a spanning forest of n sites in k parts has n-k links.
 func components(sites []string, active []*PlannedPeering) int {
-	parent := make(map[string]string)
-	var find func(string) string
-	find = func(x string) string {
-		if parent[x] == "" || parent[x] == x {
-			return x
-		}
-		parent[x] = find(parent[x])
-		return parent[x]
-	}
+	joined := make(sets)
 	k := len(sites)
 	for _, pe := range active {
-		if ra, rb := find(pe.A.Name), find(pe.B.Name); ra != rb {
-			parent[ra] = rb
+		if joined.union(pe.A.Name, pe.B.Name) {
 			k--
 		}
 	}

@@ -74,7 +74,7 @@ type Checks struct {
 	// BroadcastFrom is the VM that sends the broadcast ping; default the
 	// first VM.
 	BroadcastFrom string `toml:"broadcast_from"`
-	// ConvergeTimeout bounds each wait for Convergence; default 60s.
+	// ConvergeTimeout bounds each wait for convergence; default 60s.
 	ConvergeTimeout string `toml:"converge_timeout"`
 
 	convergeTimeout time.Duration
@@ -143,7 +143,7 @@ type Peering struct {
 }
 
 // An Event happens during lab run, after the first checks; the lab waits for
-// Convergence after it and checks again.
+// convergence after it and checks again.
 //
 //	cut A B    take the link A-B down, or, without one, drop all underlay
 //	           traffic between sites A and B at every router
