@@ -7,7 +7,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/l2wg
 FUZZTIME ?= 30s
 # Tools the network-namespace tests drive. Debian package: command.
-TEST_TOOLS := iputils-ping:ping iperf3:iperf3 wireguard-tools:wg arping:arping
+TEST_TOOLS := iputils-ping:ping iperf3:iperf3 wireguard-tools:wg arping:arping nftables:nft
 
 .PHONY: all build test unit e2e bench fuzz demo lint fmt-check vet deps clean
 
@@ -63,8 +63,10 @@ fuzz:
 		done; \
 	done
 
+# demo: two hypervisors, four VMs, l2wg in namespaces; pings across with
+# full-size frames, checks, tears down (root).
 demo: deps build
-	$(GO) run ./cmd/l2wg/internal/demo -l2wg $(BIN)
+	$(BIN) lab run -l2wg $(BIN) two-hypervisors
 
 lint: fmt-check vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
