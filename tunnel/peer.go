@@ -28,6 +28,8 @@ type PeerPort struct {
 
 	txFrames, txDropped atomic.Uint64
 	probe               probeState
+	added               time.Time    // when AddPeer made the port
+	lastRx              atomic.Int64 // unix ns of the last packet received from the peer; 0: none
 }
 
 var _ bridge.Port = (*PeerPort)(nil)

@@ -107,9 +107,13 @@ func (t *Tunnel) Status() (Status, error) {
 }
 
 // Nudge makes WireGuard start a handshake with a peer that has no session,
-// by sending it a keepalive (which initiates one). Use it for peers whose
+// by sending it a keepalive (which initiates one), if this side of the pair
+// speaks first (see speaksFirst). Use it for peers whose
 // port is down, so that a port comes up without waiting for data.
 func (t *Tunnel) Nudge(p *PeerPort) {
+	if !t.speaksFirst(p, time.Now()) {
+		return
+	}
 	if wp := t.dev.LookupPeer(device.NoisePublicKey(p.cfg.PublicKey)); wp != nil {
 		wp.SendKeepalive()
 	}

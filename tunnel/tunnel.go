@@ -61,6 +61,7 @@ type Tunnel struct {
 	self  Label
 
 	privateKey [32]byte
+	selfPublic [32]byte
 
 	mu      sync.Mutex                          // protects peers and serialises changes to byLabel
 	peers   map[[32]byte]*PeerPort              // by public key
@@ -108,6 +109,7 @@ func New(cfg Config, sw Switch) (*Tunnel, error) {
 		self: LabelOf(PublicKey(cfg.PrivateKey)),
 
 		privateKey: cfg.PrivateKey,
+		selfPublic: PublicKey(cfg.PrivateKey),
 		reasm:      frag.NewReassembler(cfg.Reassembly),
 		peers:      make(map[[32]byte]*PeerPort),
 		done:       make(chan struct{}),
@@ -159,7 +161,7 @@ func (t *Tunnel) AddPeer(pc PeerConfig) (*PeerPort, error) {
 	if other := (*t.byLabel.Load())[label]; other != nil {
 		return nil, fmt.Errorf("peer %q: label %s collides with peer %q; regenerate one of the keys", pc.Name, label, other.cfg.Name)
 	}
-	p := &PeerPort{t: t, cfg: pc, label: label}
+	p := &PeerPort{t: t, cfg: pc, label: label, added: time.Now()}
 
 	var endpoint netip.AddrPort
 	if pc.Endpoint != "" {
@@ -252,6 +254,9 @@ func (t *Tunnel) receive(bufs [][]byte, offset int) {
 		if p == nil {
 			t.rxUnknownPeer.Add(1)
 			continue
+		}
+		if p != from {
+			p.lastRx.Store(now.UnixNano())
 		}
 		if isProbe(chunk) {
 			t.handleProbe(p, chunk, now)

@@ -340,3 +340,34 @@ func TestMinRTTIgnoresQueueing(t *testing.T) {
 		t.Fatalf("min rtt after the path changed %v, want 30ms", m)
 	}
 }
+
+func TestOnlyOneSideSpeaksFirst(t *testing.T) {
+	keyA, keyB := genKey(t), genKey(t)
+	pubA, pubB := PublicKey(keyA), PublicKey(keyB)
+	if bytes.Compare(pubA[:], pubB[:]) > 0 {
+		keyA, keyB, pubA, pubB = keyB, keyA, pubB, pubA
+	}
+	a := &Tunnel{selfPublic: pubA}
+	b := &Tunnel{selfPublic: pubB}
+	t0 := time.Unix(1000, 0)
+	toB := &PeerPort{cfg: PeerConfig{PublicKey: pubB}, added: t0}
+	toA := &PeerPort{cfg: PeerConfig{PublicKey: pubA}, added: t0}
+	if !a.speaksFirst(toB, t0) {
+		t.Error("the smaller key does not speak first")
+	}
+	if b.speaksFirst(toA, t0.Add(time.Second)) {
+		t.Error("both sides speak first: their handshakes would cross")
+	}
+	toA.lastRx.Store(t0.Add(2 * time.Second).UnixNano())
+	if !b.speaksFirst(toA, t0.Add(3*time.Second)) {
+		t.Error("the second side stays silent though the peer is talking")
+	}
+	toA.lastRx.Store(0)
+	if !b.speaksFirst(toA, t0.Add(initiateGrace)) {
+		t.Error("the second side never dials a silent peer (it may be unable to reach us)")
+	}
+	keepalive := &PeerPort{cfg: PeerConfig{PublicKey: pubA, PersistentKeepalive: 25 * time.Second}, added: t0}
+	if !b.speaksFirst(keepalive, t0) {
+		t.Error("a side that keeps the peer's NAT open waits")
+	}
+}
