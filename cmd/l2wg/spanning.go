@@ -138,6 +138,7 @@ func (s *spanningTree) addPort(id bridge.PortID, name string, cost uint32, rootG
 		return fmt.Errorf("spanning tree: port %s: %w", name, err)
 	}
 	s.names[no] = name
+	delete(s.up, id) // a reused port ID starts with its link down
 	s.br.SetPortState(id, stp.Disabled)
 	s.applyLocked(actions)
 	return nil
@@ -161,8 +162,8 @@ func (s *spanningTree) setTAP(id bridge.PortID, name string, cost uint32) error 
 func (s *spanningTree) setLink(id bridge.PortID, up bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.up[id] == up {
-		return false
+	if _, ok := s.names[stp.PortNo(id)]; !ok || s.up[id] == up {
+		return false // not (or no longer) a tree port, or no change
 	}
 	s.up[id] = up
 	now := time.Now()
