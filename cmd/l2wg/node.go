@@ -157,7 +157,8 @@ func startNode(cfg *nodeConfig, log *slog.Logger, level *slog.LevelVar) (n *node
 			MaxBytesPerPeer: cfg.ReassemblyPeerBytes,
 			MaxBytesTotal:   cfg.ReassemblyTotalBytes,
 		},
-		Logger: log,
+		Logger:        log,
+		ProbeInterval: cfg.ProbeInterval,
 	}, n.capture.wrap(peerSwitch{n.br, cfg.STP.Enabled, &n.storm}))
 	if err != nil {
 		return n, err
