@@ -390,7 +390,7 @@ func (n *node) close() {
 	}
 	close(n.done)
 	if n.ctl != nil {
-		n.ctl.Close() // also removes the socket file
+		n.ctl.Close() // an abstract socket: nothing left on disk
 	}
 	systemd.Notify("STOPPING=1")
 	n.stopUAPI()
