@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -62,11 +63,37 @@ func newTopo(t *testing.T) *topo {
 	tp := &topo{t: t, lab: lab, dir: dir, hvs: map[string]*hypervisor{}, vms: map[string]*vm{}}
 	t.Cleanup(tp.dumpLogs) // runs after lab.Close: cleanups are LIFO
 	t.Cleanup(func() {
+		tp.removeStaleUAPISockets()
 		if err := lab.Close(); err != nil {
 			t.Errorf("close lab: %v", err)
 		}
 	})
 	return tp
+}
+
+// removeStaleUAPISockets removes the wg(8) sockets in /var/run/wireguard
+// that an l2wg of this lab made and could not remove because a test killed
+// it with -9. The directory is shared by every namespace; the names derive
+// from this lab's namespaces, and a socket a live process answers is left
+// alone (a live l2wg removes its own when the lab stops it).
+func (tp *topo) removeStaleUAPISockets() {
+	for _, ns := range tp.lab.Namespaces() {
+		var st syscall.Stat_t
+		if err := syscall.Stat(tp.lab.Path(ns), &st); err != nil {
+			continue
+		}
+		for _, name := range uapiNames("l2wg0", netnsID{Name: tp.lab.Name(ns), Inode: st.Ino}) {
+			path := uapiPath(name)
+			if _, err := os.Stat(path); err != nil {
+				continue
+			}
+			if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+				c.Close()
+				continue
+			}
+			os.Remove(path)
+		}
+	}
 }
 
 // must fails the test at once on err.
