@@ -51,8 +51,11 @@ func TestE2EKillAndRestart(t *testing.T) {
 		t.Fatalf("after kill -9 the persistent TAP is gone or left br0: %+v, %v", link, err)
 	}
 	start()
-	if _, err := tp.show("hv1"); err != nil {
-		t.Fatalf("restarted l2wg does not answer: %v", err)
+	// The persistent TAP never left br0, so waitTAP returns at once: wait for
+	// the restarted l2wg itself to answer.
+	var showErr error
+	if !poll(15*time.Second, 50*time.Millisecond, func() bool { _, showErr = tp.show("hv1"); return showErr == nil }) {
+		t.Fatalf("restarted l2wg does not answer: %v", showErr)
 	}
 	tp.waitPing("vm11", "vm21", overlayUpTimeout)
 	t.Logf("kill -9 and restart: vm11 reached vm21 again %v after the kill (802.1D short timers: 2 x 4 s forward delay on the new ports)",
