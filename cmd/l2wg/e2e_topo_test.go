@@ -6,11 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/netns"
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/wgsock"
 )
 
 // l2wgPort is the UDP port every l2wg of a lab listens on (each in its own
@@ -78,21 +78,7 @@ func newTopo(t *testing.T) *topo {
 // alone (a live l2wg removes its own when the lab stops it).
 func (tp *topo) removeStaleUAPISockets() {
 	for _, ns := range tp.lab.Namespaces() {
-		var st syscall.Stat_t
-		if err := syscall.Stat(tp.lab.Path(ns), &st); err != nil {
-			continue
-		}
-		for _, name := range uapiNames("l2wg0", netnsID{Name: tp.lab.Name(ns), Inode: st.Ino}) {
-			path := uapiPath(name)
-			if _, err := os.Stat(path); err != nil {
-				continue
-			}
-			if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
-				c.Close()
-				continue
-			}
-			os.Remove(path)
-		}
+		wgsock.RemoveStale("l2wg0", tp.lab.Name(ns), tp.lab.Path(ns))
 	}
 }
 

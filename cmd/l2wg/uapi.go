@@ -7,13 +7,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/wgsock"
 	"github.com/l2wg/l2wg/tunnel"
 )
 
@@ -40,7 +39,6 @@ import (
 // and if that is taken too it serves no UAPI socket and logs a warning. A
 // stale socket (nobody answers) is replaced. On shutdown l2wg removes its
 // socket, and only its own.
-var uapiDir = "/var/run/wireguard"
 
 // uapiConnTimeout bounds one wg(8) exchange; wg connects, asks once, closes.
 const uapiConnTimeout = 10 * time.Second
@@ -49,11 +47,7 @@ const uapiConnTimeout = 10 * time.Second
 var errUAPIInUse = errors.New("in use by a running process")
 
 // netnsID identifies the network namespace l2wg runs in.
-type netnsID struct {
-	Initial bool   // the host's own (that of pid 1), or unknown
-	Name    string // its name under /run/netns, if it has one
-	Inode   uint64
-}
+type netnsID = wgsock.Netns
 
 // currentNetns identifies this process's network namespace: by its name
 // under /run/netns (as ip netns identify does), and by comparison with pid
@@ -87,54 +81,10 @@ func currentNetns() (netnsID, error) {
 }
 
 // uapiNames lists the socket names to try for tap in namespace ns, best
-// first (see uapiDir). wg set cuts an interface name to 15 bytes (IFNAMSIZ-1)
-// before it looks for the socket, so names that fit come first; a longer one
-// still serves wg show. Names that cannot make a socket path are left out.
-func uapiNames(tap string, ns netnsID) []string {
-	var names []string
-	if ns.Initial {
-		names = append(names, tap)
-	} else if ns.Name != "" {
-		names = append(names, tap+"@"+ns.Name)
-	}
-	if ns.Inode != 0 {
-		names = append(names, tap+"@"+netnsShortID(ns.Inode))
-	}
-	fits := func(name string) bool { return len(name) <= 15 }
-	slices.SortStableFunc(names, func(a, b string) int {
-		switch {
-		case fits(a) && !fits(b):
-			return -1
-		case fits(b) && !fits(a):
-			return 1
-		}
-		return 0
-	})
-	var ok []string
-	for _, name := range names {
-		// sun_path holds 108 bytes with the terminating NUL.
-		if !strings.Contains(name, "/") && len(uapiPath(name)) < 108 && !slices.Contains(ok, name) {
-			ok = append(ok, name)
-		}
-	}
-	return ok
-}
+// first (see wgsock.Names).
+func uapiNames(tap string, ns netnsID) []string { return wgsock.Names(tap, ns) }
 
-// procDynamicFirst is the kernel's first inode number for namespaces other
-// than the initial ones (PROC_DYNAMIC_FIRST).
-const procDynamicFirst = 0xF0000000
-
-// netnsShortID names a namespace by its inode, shortly: "net" and the inode's
-// distance from procDynamicFirst (net412 for inode 4026532252), or the whole
-// inode number (net4026531833) below it.
-func netnsShortID(inode uint64) string {
-	if inode >= procDynamicFirst {
-		inode -= procDynamicFirst
-	}
-	return "net" + strconv.FormatUint(inode, 10)
-}
-
-func uapiPath(name string) string { return filepath.Join(uapiDir, name+".sock") }
+func uapiPath(name string) string { return wgsock.Path(name) }
 
 // uapiServer serves wg(8) on one UAPI socket.
 type uapiServer struct {
@@ -160,7 +110,7 @@ func (n *node) startUAPI() {
 	names := uapiNames(n.tap.Name(), ns)
 	u, err := listenUAPI(names, n.log)
 	if err != nil {
-		n.log.Warn("wireguard uapi: no socket, wg show will not see this l2wg", "names", strings.Join(names, ", "), "dir", uapiDir, "err", err)
+		n.log.Warn("wireguard uapi: no socket, wg show will not see this l2wg", "names", strings.Join(names, ", "), "dir", wgsock.Dir, "err", err)
 		return
 	}
 	u.tun = n.tun
@@ -183,7 +133,7 @@ func listenUAPI(names []string, log *slog.Logger) (*uapiServer, error) {
 	if len(names) == 0 {
 		return nil, errors.New("no usable socket name")
 	}
-	if err := os.MkdirAll(uapiDir, 0o755); err != nil {
+	if err := os.MkdirAll(wgsock.Dir, 0o755); err != nil {
 		return nil, err
 	}
 	var errs []error

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/wgsock"
 )
 
 func TestUAPINames(t *testing.T) {
@@ -32,7 +34,7 @@ func TestUAPINames(t *testing.T) {
 	}
 }
 
-// withUAPIDir points uapiDir at a temporary directory for one test.
+// withUAPIDir points wgsock.Dir at a temporary directory for one test.
 func withUAPIDir(t *testing.T) string {
 	t.Helper()
 	// Short: a unix socket path holds 107 bytes.
@@ -41,9 +43,9 @@ func withUAPIDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	old := uapiDir
-	uapiDir = dir
-	t.Cleanup(func() { uapiDir = old })
+	old := wgsock.Dir
+	wgsock.Dir = dir
+	t.Cleanup(func() { wgsock.Dir = old })
 	return dir
 }
 

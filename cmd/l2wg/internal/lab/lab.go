@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/netns"
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/wgsock"
 )
 
 // Options say how to build a lab.
@@ -102,6 +103,7 @@ func (l *Lab) Down() error {
 	wg.Wait()
 	var errs []error
 	if l.NS != nil {
+		removeStaleWGSockets(nsPrefix(l.Name))
 		errs = append(errs, l.NS.Close())
 	}
 	errs = append(errs, downDir(l.Dir, nsPrefix(l.Name)))
@@ -121,6 +123,7 @@ func downDir(dir, prefix string) error {
 		}
 		stopRecorded(dir, recs, 5*time.Second)
 	}
+	removeStaleWGSockets(prefix)
 	if _, err := netns.DeletePrefix(prefix); err != nil {
 		errs = append(errs, err)
 	}
@@ -214,4 +217,17 @@ func remove(list []string, s string) []string {
 		}
 	}
 	return out
+}
+
+// removeStaleWGSockets removes the wg(8) sockets of the lab's l2wg that died
+// without removing them (a crashed lab run takes its l2wg down with SIGKILL):
+// they are named after the namespaces, so this must run before those go.
+func removeStaleWGSockets(prefix string) {
+	names, err := netns.ListPrefix(prefix)
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		wgsock.RemoveStale(tapName, name, filepath.Join("/run/netns", name))
+	}
 }
