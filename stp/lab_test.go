@@ -459,3 +459,34 @@ func (l *lab) since(n int, t time.Duration, kind ActionKind) []stamped {
 	}
 	return out
 }
+
+// settleTime ticks for d and returns when the tree last became stable: a
+// spanning tree whose forwarding links no longer change. Zero if it never
+// did.
+func (l *lab) settleTime(d time.Duration) time.Time {
+	var settled time.Time
+	var links []int
+	for range d / l.step {
+		l.tick()
+		if l.treeReport() != "" || !slices.Equal(l.forwardingLinks(), links) {
+			settled, links = time.Time{}, l.forwardingLinks()
+		} else if settled.IsZero() {
+			settled = l.now
+		}
+	}
+	return settled
+}
+
+// checkBlocked checks that exactly the ports of blocked (node, link) pairs
+// neither learn nor forward.
+func (l *lab) checkBlocked(t *testing.T, blocked []nodeLink) {
+	t.Helper()
+	var want []string
+	for _, nl := range blocked {
+		want = append(want, fmt.Sprintf("%d:%d", nl.node, l.portOn(nl.node, nl.link)))
+	}
+	slices.Sort(want)
+	if got := l.blockedPorts(); !slices.Equal(got, want) {
+		t.Errorf("blocked ports %v, want %v\n%s", got, want, l.dump())
+	}
+}

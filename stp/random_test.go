@@ -3,7 +3,6 @@ package stp
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
 )
@@ -53,16 +52,7 @@ func TestRandomNetworks(t *testing.T) {
 				}
 			}
 			last := l.now
-			var settled time.Time
-			var links []int
-			for range 3 * time.Minute / l.step {
-				l.tick()
-				if l.treeReport() != "" || !slices.Equal(l.forwardingLinks(), links) {
-					settled, links = time.Time{}, l.forwardingLinks()
-				} else if settled.IsZero() {
-					settled = l.now
-				}
-			}
+			settled := l.settleTime(3 * time.Minute)
 			if settled.IsZero() {
 				t.Fatalf("no stable spanning tree: %s\n%s", l.treeReport(), l.dump())
 			}

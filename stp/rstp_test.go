@@ -67,14 +67,7 @@ func TestRSTPSpanningTree(t *testing.T) {
 					t.Errorf("node %d: root %v, want node %d %v", n, got, tt.wantRoot, wantRoot)
 				}
 			}
-			var want []string
-			for _, nl := range tt.blocked {
-				want = append(want, fmt.Sprintf("%d:%d", nl.node, l.portOn(nl.node, nl.link)))
-			}
-			slices.Sort(want)
-			if got := l.blockedPorts(); !slices.Equal(got, want) {
-				t.Errorf("blocked ports %v, want %v\n%s", got, want, l.dump())
-			}
+			l.checkBlocked(t, tt.blocked)
 			for n, nd := range l.nodes {
 				st := nd.br.Status()
 				if st.Protocol != ProtocolRSTP {
@@ -573,16 +566,7 @@ func TestRSTPRandomNetworks(t *testing.T) {
 				}
 			}
 			last := l.now
-			var settled time.Time
-			var links []int
-			for range 3 * time.Minute / l.step {
-				l.tick()
-				if l.treeReport() != "" || !slices.Equal(l.forwardingLinks(), links) {
-					settled, links = time.Time{}, l.forwardingLinks()
-				} else if settled.IsZero() {
-					settled = l.now
-				}
-			}
+			settled := l.settleTime(3 * time.Minute)
 			if settled.IsZero() {
 				t.Fatalf("no stable spanning tree: %s\n%s", l.treeReport(), l.dump())
 			}

@@ -1,7 +1,6 @@
 package stp
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -144,14 +143,7 @@ func TestSpanningTree(t *testing.T) {
 			if got := l.nodes[0].br.Status().RootID; got != wantRoot {
 				t.Errorf("root %v, want node %d %v", got, tt.wantRoot, wantRoot)
 			}
-			var want []string
-			for _, nl := range tt.blocked {
-				want = append(want, fmt.Sprintf("%d:%d", nl.node, l.portOn(nl.node, nl.link)))
-			}
-			slices.Sort(want)
-			if got := l.blockedPorts(); !slices.Equal(got, want) {
-				t.Errorf("blocked ports %v, want %v\n%s", got, want, l.dump())
-			}
+			l.checkBlocked(t, tt.blocked)
 			for n, nd := range l.nodes {
 				for _, p := range nd.br.Status().Ports {
 					wantRole := RoleDesignated

@@ -57,7 +57,7 @@ func (c *Config) mtu() int {
 
 // validate checks the config; its errors do not name the TAP, the caller does.
 func (c *Config) validate() error {
-	if err := validName(c.Name); err != nil {
+	if err := ValidName(c.Name); err != nil {
 		return fmt.Errorf("name: %w", err)
 	}
 	if c.MTU != 0 && (c.MTU < MinMTU || c.MTU > MaxMTU) {
@@ -67,7 +67,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("mac %s: must be a unicast address", formatMAC(c.MAC))
 	}
 	if c.Bridge != "" {
-		if err := validName(c.Bridge); err != nil {
+		if err := ValidName(c.Bridge); err != nil {
 			return fmt.Errorf("bridge name: %w", err)
 		}
 		if c.Bridge == c.Name {
@@ -77,8 +77,9 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// validName checks an interface name as the kernel's dev_valid_name does.
-func validName(name string) error {
+// ValidName checks an interface name as the kernel's dev_valid_name does.
+// Its errors start with the quoted name.
+func ValidName(name string) error {
 	switch {
 	case name == "":
 		return errors.New("is required")

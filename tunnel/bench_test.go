@@ -181,3 +181,24 @@ func BenchmarkPath(b *testing.B) {
 		})
 	}
 }
+
+func TestReceiveCountsDrops(t *testing.T) {
+	tn, p, sw := receiver(t)
+	off := device.MessageTransportOffsetContent
+	pkt := func(src Label, chunk []byte) []byte {
+		b := make([]byte, off+labelHeaderLen+len(chunk))
+		putLabelHeader(b[off:], src, tn.self, labelHeaderLen+len(chunk))
+		copy(b[off+labelHeaderLen:], chunk)
+		return b
+	}
+	garbage := make([]byte, off+10)
+	shortProbe := pkt(p.label, []byte{0x10, typeProbe, probeRequest})
+	stranger := pkt(Label{1, 2, 3, 4}, []byte{0x10, 0})
+	tn.receive([][]byte{garbage, shortProbe, stranger}, off)
+	if d := tn.Drops(); d.Malformed != 2 || d.UnknownPeer != 1 {
+		t.Errorf("drops %+v; want 2 malformed (a runt, a short probe), 1 unknown peer", d)
+	}
+	if sw.frames != 0 {
+		t.Errorf("%d frames reached the switch", sw.frames)
+	}
+}

@@ -26,10 +26,9 @@ type PeerPort struct {
 	label Label
 	id    bridge.PortID
 
-	txFrames, txDropped atomic.Uint64
-	probe               probeState
-	added               time.Time    // when AddPeer made the port
-	lastRx              atomic.Int64 // unix ns of the last packet received from the peer; 0: none
+	probe  probeState
+	added  time.Time    // when AddPeer made the port
+	lastRx atomic.Int64 // unix ns of the last packet received from the peer; 0: none
 }
 
 var _ bridge.Port = (*PeerPort)(nil)
@@ -39,10 +38,9 @@ var _ bridge.Port = (*PeerPort)(nil)
 func (p *PeerPort) WriteFrames(frames []bridge.Frame) {
 	for i := range frames {
 		if !p.t.vtun.enqueue(p.label, &frames[i].Offload, frames[i].Data) {
-			p.txDropped.Add(uint64(len(frames) - i))
+			p.t.vtun.dropsClosed.Add(uint64(len(frames) - i - 1)) // enqueue counted frame i
 			return
 		}
-		p.txFrames.Add(1)
 	}
 }
 

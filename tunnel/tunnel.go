@@ -243,7 +243,7 @@ func (t *Tunnel) receive(bufs [][]byte, offset int) {
 	now := time.Now()
 	labels := *t.byLabel.Load()
 	s := t.rxPool.Get().(*rxScratch)
-	var from *PeerPort
+	var from, stamped *PeerPort
 	for _, b := range bufs {
 		src, chunk, ok := parseLabelHeader(b[offset:])
 		if !ok {
@@ -255,8 +255,9 @@ func (t *Tunnel) receive(bufs [][]byte, offset int) {
 			t.rxUnknownPeer.Add(1)
 			continue
 		}
-		if p != from {
+		if p != stamped { // once per peer per batch
 			p.lastRx.Store(now.UnixNano())
+			stamped = p
 		}
 		if isProbe(chunk) {
 			t.handleProbe(p, chunk, now)

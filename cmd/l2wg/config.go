@@ -7,14 +7,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	toml "github.com/pelletier/go-toml/v2"
-	"github.com/pelletier/go-toml/v2/unstable"
 
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/tomlpos"
 	"github.com/l2wg/l2wg/stp"
+	"github.com/l2wg/l2wg/tap"
 	"github.com/l2wg/l2wg/tunnel"
 )
 
@@ -182,7 +182,7 @@ func parseConfig(path string, data []byte) (*nodeConfig, error) {
 	if err := dec.Decode(&fc); err != nil {
 		return nil, decodeError(path, err)
 	}
-	lines, _ := keyLines(data)
+	lines, _ := tomlpos.KeyLines(data)
 	v := validator{file: path, lines: lines}
 	cfg := v.validate(&fc)
 	if len(v.errs) > 0 {
@@ -208,59 +208,6 @@ func decodeError(path string, err error) error {
 		return &configError{File: path, Line: row, Field: strings.Join(de.Key(), "."), Msg: strings.TrimPrefix(de.Error(), "toml: ")}
 	}
 	return &configError{File: path, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
-}
-
-// keyLines maps each key path of a TOML document to the line it is on:
-// "listen_port", "tap.mtu", "peer[2].endpoint", and "peer[2]" for the
-// [[peer]] header itself. Arrays of tables are numbered from 1.
-func keyLines(data []byte) (map[string]int, error) {
-	lines := make(map[string]int)
-	counts := make(map[string]int)
-	var p unstable.Parser
-	p.Reset(data)
-	prefix := ""
-	for p.NextExpression() {
-		e := p.Expression()
-		switch e.Kind {
-		case unstable.Table, unstable.ArrayTable:
-			name := joinKey(e.Key())
-			if e.Kind == unstable.ArrayTable {
-				counts[name]++
-				name = fmt.Sprintf("%s[%d]", name, counts[name])
-			}
-			prefix = name
-			lines[name] = lineOf(&p, e)
-		case unstable.KeyValue:
-			name := joinKey(e.Key())
-			if prefix != "" {
-				name = prefix + "." + name
-			}
-			lines[name] = lineOf(&p, e)
-		}
-	}
-	return lines, p.Error()
-}
-
-func joinKey(it unstable.Iterator) string {
-	var parts []string
-	for it.Next() {
-		parts = append(parts, string(it.Node().Data))
-	}
-	return strings.Join(parts, ".")
-}
-
-// lineOf finds the line of an expression by its first key part.
-func lineOf(p *unstable.Parser, e *unstable.Node) int {
-	it := e.Key()
-	if it.Next() {
-		if n := it.Node(); n.Raw.Length > 0 {
-			return p.Shape(n.Raw).Start.Line
-		}
-	}
-	if e.Raw.Length > 0 {
-		return p.Shape(e.Raw).Start.Line
-	}
-	return 0
 }
 
 type validator struct {
@@ -342,13 +289,13 @@ func (v *validator) validate(fc *fileConfig) *nodeConfig {
 	if cfg.TAPName == "" {
 		cfg.TAPName = defaultTAPName
 	}
-	if err := checkIfName(cfg.TAPName); err != nil {
-		v.fail("tap.name", "%q: %v", cfg.TAPName, err)
+	if err := tap.ValidName(cfg.TAPName); err != nil {
+		v.fail("tap.name", "%v", err)
 	}
 	cfg.TAPMTU = v.intIn("tap.mtu", fc.TAP.MTU, defaultTAPMTU, 576, 65535-18)
 	if fc.TAP.Bridge != "" {
-		if err := checkIfName(fc.TAP.Bridge); err != nil {
-			v.fail("tap.bridge", "%q: %v", fc.TAP.Bridge, err)
+		if err := tap.ValidName(fc.TAP.Bridge); err != nil {
+			v.fail("tap.bridge", "%v", err)
 		}
 	}
 	cfg.TAPBridge = fc.TAP.Bridge
@@ -510,19 +457,4 @@ func readKeyFile(path string) ([32]byte, error) {
 		return [32]byte{}, err
 	}
 	return parseKey(string(data))
-}
-
-func checkIfName(name string) error {
-	if len(name) > 15 {
-		return errors.New("longer than 15 bytes, the kernel's limit for interface names")
-	}
-	for _, r := range name {
-		if r <= ' ' || r == '/' || r == ':' || r > '~' {
-			return fmt.Errorf("character %s not allowed in an interface name", strconv.QuoteRune(r))
-		}
-	}
-	if name == "." || name == ".." {
-		return errors.New("not allowed as an interface name")
-	}
-	return nil
 }

@@ -88,7 +88,7 @@ func TestConfigErrorsNameFileLineAndField(t *testing.T) {
 		{"wrong type", "private_key_file = \"node.key\"\nlisten_port = \"51820\"\n", ":2: listen_port: "},
 		{"tunnel mtu", "private_key_file = \"node.key\"\n[tunnel]\nmtu = 100\n", ":3: tunnel.mtu: 100: must be between 576 and 9000"},
 		{"ageing", "private_key_file = \"node.key\"\n[switch]\nageing_time = \"5\"\n", `:3: switch.ageing_time: "5": not a duration`},
-		{"tap name", "private_key_file = \"node.key\"\n[tap]\nname = \"a-name-that-is-too-long\"\n", `:3: tap.name: "a-name-that-is-too-long": longer than 15 bytes`},
+		{"tap name", "private_key_file = \"node.key\"\n[tap]\nname = \"a-name-that-is-too-long\"\n", `:3: tap.name: "a-name-that-is-too-long" is 23 bytes: must be at most 15`},
 		{"syntax", "private_key_file = \"node.key\"\n[tap\n", ":2"},
 		{"metrics_listen without port", "private_key_file = \"node.key\"\nmetrics_listen = \"127.0.0.1\"\n", `:2: metrics_listen: "127.0.0.1": address 127.0.0.1: missing port in address`},
 		{"metrics_listen bad port", "private_key_file = \"node.key\"\nmetrics_listen = \"127.0.0.1:http\"\n", `:2: metrics_listen: "127.0.0.1:http": port "http": must be a number between 1 and 65535`},

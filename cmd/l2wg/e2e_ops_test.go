@@ -226,7 +226,11 @@ func TestE2EOperations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Second)
+		// The client announces "writing FILE" once the daemon has started
+		// the capture: from then on frames are taken.
+		if !poll(10*time.Second, 20*time.Millisecond, func() bool { return strings.Contains(p.Log(), "writing "+file) }) {
+			t.Fatalf("l2wg capture did not start within 10s:\n%s", p.Log())
+		}
 		tp.ping("vm11", tp.vms["vm21"].IP, 5*time.Second, "-c", "2", "-i", "0.2", "-W", "2")
 		if err := p.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)

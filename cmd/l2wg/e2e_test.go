@@ -25,31 +25,17 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/netns"
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/testbin"
 )
 
-var (
-	// binDir holds the l2wg binary built for this test run.
-	binDir string
-
-	buildOnce sync.Once
-	buildErr  error
-)
-
-// TestMain owns the directory of the test binary and removes the namespaces a
-// crashed earlier run left behind. The l2wg binary itself is built on first
-// use (l2wgBinary), so unit tests run without paying for it.
+// TestMain removes the namespaces a crashed earlier run left behind. The
+// l2wg binary is built on first use (l2wgBinary), so unit tests run without
+// paying for it.
 func TestMain(m *testing.M) {
-	var err error
-	binDir, err = os.MkdirTemp("", "l2wg-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		os.Exit(1)
-	}
 	if os.Geteuid() == 0 {
 		if stale, err := netns.CleanupStale(""); err != nil {
 			fmt.Fprintln(os.Stderr, "e2e: cleanup of stale namespaces:", err)
@@ -58,28 +44,12 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
-	os.RemoveAll(binDir)
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
-// l2wgBinary returns the path of the l2wg binary, building it once per test
-// run (go build -o <tmp>/l2wg . in this directory).
-func l2wgBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(binDir, "l2wg")
-	buildOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/l2wg: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return bin
-}
+// l2wgBinary returns the path of the l2wg binary, built once per test run.
+func l2wgBinary(t *testing.T) string { return testbin.L2WG(t) }
 
 // needRoot skips a test that builds namespaces when not running as root.
 func needRoot(t *testing.T) {

@@ -34,6 +34,7 @@ type metricsSnapshot struct {
 	Switch     bridge.Stats
 	Peers      []tunnel.PeerStatus
 	Reassembly frag.Stats
+	Tunnel     tunnel.Drops
 	STP        *showSTP // nil when the spanning tree is off
 	Now        time.Time
 }
@@ -45,6 +46,7 @@ func (n *node) metricsSnapshot() metricsSnapshot {
 		Ports:      n.br.Ports(),
 		Switch:     n.br.Stats(),
 		Reassembly: n.tun.ReassemblyStats(),
+		Tunnel:     n.tun.Drops(),
 		STP:        n.stpStatus(),
 		Now:        time.Now(),
 	}
@@ -73,6 +75,7 @@ type metricsCollector struct {
 	reasmInProgress, reasmBytesHeld          *prometheus.Desc
 	reasmFrames, reasmFragments              *prometheus.Desc
 	reasmTimeouts, reasmDrops                *prometheus.Desc
+	tunnelDrops, stpBPDUDrops                *prometheus.Desc
 	peerInfo, peerUp, peerHandshake          *prometheus.Desc
 	peerHandshakeAge, peerRxBytes            *prometheus.Desc
 	peerTxBytes                              *prometheus.Desc
@@ -113,6 +116,8 @@ func newMetricsCollector(snapshot func() metricsSnapshot) *metricsCollector {
 		reasmFragments:  d("reassembly_fragments_total", "Fragment chunks received."),
 		reasmTimeouts:   d("reassembly_timeouts_total", "Incomplete frames dropped after tunnel.reassembly_timeout."),
 		reasmDrops:      d("reassembly_drops_total", "Chunks or incomplete frames dropped by reassembly, by reason (timeouts apart).", "reason"),
+		tunnelDrops:     d("tunnel_drops_total", "Packets or frames the tunnel dropped, by reason: malformed, unknown-peer, too-big, closed, control-queue-full.", "reason"),
+		stpBPDUDrops:    d("stp_bpdus_dropped_total", "BPDUs not fed to the spanning tree, by reason: ignored (wrong group for the port, or an edge TAP), malformed.", "reason"),
 
 		peerInfo:         d("peer_info", "Always 1; labels give the peer's public key.", "peer", "public_key"),
 		peerUp:           d("peer_up", "1 while WireGuard has a session with the peer (its port can carry traffic).", "peer"),
@@ -130,6 +135,7 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.switchDrops, c.fdbEntries, c.fdbLimit, c.stationMoves,
 		c.stpRoot, c.stpRootCost, c.stpTC, c.stpTCs, c.stpPortRole, c.stpPortBPDUsIn, c.stpPortBPDUsOut, c.stpPortRootInconsistent,
 		c.reasmInProgress, c.reasmBytesHeld, c.reasmFrames, c.reasmFragments, c.reasmTimeouts, c.reasmDrops,
+		c.tunnelDrops, c.stpBPDUDrops,
 		c.peerInfo, c.peerUp, c.peerHandshake, c.peerHandshakeAge, c.peerRxBytes, c.peerTxBytes,
 	} {
 		ch <- d
@@ -146,6 +152,19 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		c.collectSTP(e, s.STP)
 	}
 	c.collectReassembly(e, s.Reassembly)
+	for _, d := range []struct {
+		reason string
+		n      uint64
+	}{
+		{"malformed", s.Tunnel.Malformed}, {"unknown-peer", s.Tunnel.UnknownPeer}, {"too-big", s.Tunnel.TooBig},
+		{"closed", s.Tunnel.Closed}, {"control-queue-full", s.Tunnel.Control},
+	} {
+		e.counter(c.tunnelDrops, d.n, d.reason)
+	}
+	if s.STP != nil {
+		e.counter(c.stpBPDUDrops, s.STP.BPDUsIgnored, "ignored")
+		e.counter(c.stpBPDUDrops, s.STP.BPDUsMalformed, "malformed")
+	}
 	c.collectPeers(e, s.Peers, s.Now)
 }
 

@@ -87,7 +87,8 @@ func (f *fakeSnapshot) snapshot() metricsSnapshot {
 		},
 		Switch:     bridge.Stats{FDBEntries: 4, FDBLimit: 32768, StationMoves: 1, Drops: tapDrops},
 		Reassembly: frag.Stats{Whole: 50, Reassembled: 6, Fragments: 12, Timeouts: 2, Evicted: 1, InProgress: 1, BytesHeld: 3000},
-		STP: &showSTP{IsRoot: true, TopologyChanges: 3, Ports: []showSTPPort{
+		Tunnel:     tunnel.Drops{Malformed: 4, UnknownPeer: 2},
+		STP: &showSTP{IsRoot: true, TopologyChanges: 3, BPDUsIgnored: 6, Ports: []showSTPPort{
 			{Name: "l2wg0", Role: "designated", BPDUsOut: 40},
 			{Name: "hv2", Role: "designated", BPDUsIn: 2, BPDUsOut: 41},
 			{Name: "hv3", Role: "alternate", BPDUsIn: 39},
@@ -133,6 +134,9 @@ func TestMetricsCollector(t *testing.T) {
 		{"l2wg_port_drops_total", []string{"port", "l2wg0", "reason", "filtered-source"}, 7},
 		{"l2wg_port_drops_total", []string{"port", "hv2", "reason", "runt"}, 0},
 		{"l2wg_port_state", []string{"port", "hv2", "state", "forwarding"}, 1},
+		{"l2wg_tunnel_drops_total", []string{"reason", "malformed"}, 4},
+		{"l2wg_tunnel_drops_total", []string{"reason", "unknown-peer"}, 2},
+		{"l2wg_stp_bpdus_dropped_total", []string{"reason", "ignored"}, 6},
 		{"l2wg_port_state", []string{"port", "hv3", "state", "forwarding"}, 0},
 		{"l2wg_port_state", []string{"port", "hv3", "state", "blocking"}, 1},
 		{"l2wg_switch_drops_total", []string{"reason", "filtered-source"}, 7},

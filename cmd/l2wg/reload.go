@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/tomlpos"
 	"github.com/l2wg/l2wg/tunnel"
 )
 
@@ -57,7 +58,7 @@ var restartOnly = []struct {
 func checkReloadable(cur, next *nodeConfig) error {
 	var lines map[string]int
 	if data, err := os.ReadFile(next.File); err == nil {
-		lines, _ = keyLines(data)
+		lines, _ = tomlpos.KeyLines(data)
 	}
 	var errs configErrors
 	for _, r := range restartOnly {

@@ -65,6 +65,9 @@ func printStatus(w io.Writer, st showStatus, now time.Time) {
 	fmt.Fprintf(tw, "  tunnel:\tmtu %d, label %s\n", in.TunnelMTU, in.Label)
 	fmt.Fprintf(tw, "  host isolation:\t%s\n", onOff(in.IsolateHost))
 	fmt.Fprintf(tw, "  switch:\t%d/%d fdb entries, ageing %s\n", st.Switch.FDBEntries, st.Switch.FDBLimit, secs(st.Switch.AgeingTime))
+	if len(st.Tunnel.Drops) > 0 {
+		fmt.Fprintf(tw, "  tunnel drops:\t%s\n", dropsText(st.Tunnel.Drops))
+	}
 	tw.Flush()
 
 	ports := make(map[int]showPort, len(st.Ports))

@@ -318,6 +318,8 @@ type showSTP struct {
 	TopologyChanges        uint64        `json:"topology_changes"`
 	TAPMode                string        `json:"tap_mode"`
 	Protocol               string        `json:"protocol"`
+	BPDUsIgnored           uint64        `json:"bpdus_ignored"`   // to the wrong group for their port, or on an edge TAP
+	BPDUsMalformed         uint64        `json:"bpdus_malformed"` // did not decode
 	Ports                  []showSTPPort `json:"ports"`
 }
 
@@ -357,6 +359,7 @@ func (s *spanningTree) status() *showSTP {
 		BridgeMaxAge: st.BridgeMaxAge.Seconds(), BridgeHelloTime: st.BridgeHelloTime.Seconds(), BridgeForwardDelay: st.BridgeForwardDelay.Seconds(),
 		TopologyChange: st.TopologyChange, TopologyChangeDetected: st.TopologyChangeDetected, TopologyChanges: st.TopologyChanges,
 		TAPMode: s.tapMode, Protocol: st.Protocol.String(),
+		BPDUsIgnored: s.ignored.Load(), BPDUsMalformed: s.bad.Load(),
 	}
 	for _, p := range st.Ports {
 		out.Ports = append(out.Ports, showSTPPort{
@@ -385,7 +388,7 @@ func printSTP(w interface{ Write([]byte) (int, error) }, st showStatus) {
 	row("hello time", secs(t.HelloTime), "bridge hello time", secs(t.BridgeHelloTime))
 	row("forward delay", secs(t.ForwardDelay), "bridge forward delay", secs(t.BridgeForwardDelay))
 	row("protocol", t.Protocol, "tap mode", t.TAPMode)
-	row("topology changes", t.TopologyChanges, "", "")
+	row("topology changes", t.TopologyChanges, "bpdus dropped", t.BPDUsIgnored+t.BPDUsMalformed)
 	var flags []string
 	if t.TopologyChange {
 		flags = append(flags, "TOPOLOGY_CHANGE")

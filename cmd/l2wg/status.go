@@ -5,6 +5,7 @@ import (
 
 	"github.com/l2wg/l2wg/bridge"
 	"github.com/l2wg/l2wg/frag"
+	"github.com/l2wg/l2wg/tunnel"
 )
 
 // The JSON that `l2wg show --json` prints and the control socket serves.
@@ -17,6 +18,7 @@ type showStatus struct {
 	Switch     showSwitch     `json:"switch"`
 	STP        *showSTP       `json:"stp,omitempty"`
 	Reassembly frag.Stats     `json:"reassembly"`
+	Tunnel     showTunnel     `json:"tunnel"`
 	FDB        []showFDBEntry `json:"fdb,omitempty"`
 }
 
@@ -66,6 +68,23 @@ type showSwitch struct {
 	Drops        map[string]uint64 `json:"drops,omitempty"`
 }
 
+// showTunnel is what the tunnel itself dropped (see tunnel.Drops).
+type showTunnel struct {
+	Drops map[string]uint64 `json:"drops,omitempty"`
+}
+
+func tunnelDropMap(d tunnel.Drops) map[string]uint64 {
+	m := make(map[string]uint64)
+	for k, v := range map[string]uint64{
+		"malformed": d.Malformed, "unknown-peer": d.UnknownPeer, "too-big": d.TooBig, "closed": d.Closed, "control-queue-full": d.Control,
+	} {
+		if v > 0 {
+			m[k] = v
+		}
+	}
+	return m
+}
+
 type showFDBEntry struct {
 	MAC  string  `json:"mac"`
 	Port int     `json:"port"`
@@ -93,6 +112,7 @@ func (n *node) status(withFDB bool) showStatus {
 			TunnelMTU: n.cfg.TunnelMTU, Label: n.tun.Self().String(), Version: version, PID: pid,
 		},
 		Reassembly: n.tun.ReassemblyStats(),
+		Tunnel:     showTunnel{Drops: tunnelDropMap(n.tun.Drops())},
 	}
 	if ts, err := n.tun.Status(); err == nil {
 		st.Interface.PublicKey = ts.PublicKey

@@ -297,14 +297,7 @@ func cmdExec(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(argv) == 0 {
 		return &ExitError{Code: 2, Err: errors.New("lab exec: no command")}
 	}
-	if err := requireRoot(); err != nil {
-		return err
-	}
-	name, err := pickLab(&c)
-	if err != nil {
-		return err
-	}
-	l, err := Attach(c.root, name)
+	l, name, err := attachPicked(&c)
 	if err != nil {
 		return err
 	}
@@ -333,14 +326,7 @@ func cmdAction(verb string, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &ExitError{Code: 2}
 	}
-	if err := requireRoot(); err != nil {
-		return err
-	}
-	name, err := pickLab(&c)
-	if err != nil {
-		return err
-	}
-	l, err := Attach(c.root, name)
+	l, name, err := attachPicked(&c)
 	if err != nil {
 		return err
 	}
@@ -529,4 +515,18 @@ func (l *Lab) printStatus(w io.Writer, st *state) error {
 		}
 	}
 	return nil
+}
+
+// attachPicked checks for root, picks the lab the flags name (or the only
+// one up) and attaches to it.
+func attachPicked(c *common) (*Lab, string, error) {
+	if err := requireRoot(); err != nil {
+		return nil, "", err
+	}
+	name, err := pickLab(c)
+	if err != nil {
+		return nil, "", err
+	}
+	l, err := Attach(c.root, name)
+	return l, name, err
 }

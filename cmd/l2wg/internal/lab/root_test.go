@@ -10,35 +10,23 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/netns"
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/testbin"
 )
 
 // The tests in this file need root: they build labs in network namespaces
 // with a real l2wg binary, built once per test run.
 
-var (
-	binDir    string
-	buildOnce sync.Once
-	buildErr  error
-)
-
 func TestMain(m *testing.M) {
-	var err error
-	binDir, err = os.MkdirTemp("", "l2wg-lab-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	if os.Geteuid() == 0 {
 		removeStaleTestLabs()
 	}
 	code := m.Run()
-	os.RemoveAll(binDir)
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
@@ -73,22 +61,7 @@ func needRoot(t *testing.T, tools ...string) {
 }
 
 // l2wgBinary builds the l2wg binary once per test run.
-func l2wgBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(binDir, "l2wg")
-	buildOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/l2wg/l2wg/cmd/l2wg").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build l2wg: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return bin
-}
+func l2wgBinary(t *testing.T) string { return testbin.L2WG(t) }
 
 // testLab is a lab name and state directory of one test; the lab is taken
 // down when the test ends, whatever happened.

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/tomlpos"
 	toml "github.com/pelletier/go-toml/v2"
-	"github.com/pelletier/go-toml/v2/unstable"
 )
 
 // A Topology is a lab as its file describes it: routers, sites (hypervisors
@@ -241,7 +241,7 @@ func Parse(file string, data []byte) (*Topology, error) {
 	}
 	t.Source = file
 	t.Text = data
-	lines, _ := keyLines(data)
+	lines, _ := tomlpos.KeyLines(data)
 	v := &validator{file: file, lines: lines}
 	v.validate(&t)
 	if len(v.errs) > 0 {
@@ -267,56 +267,6 @@ func decodeError(file string, err error) error {
 		return fmt.Errorf("%s:%d: %s", file, row, strings.TrimPrefix(de.Error(), "toml: "))
 	}
 	return fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "toml: "))
-}
-
-// keyLines maps key paths ("link[2].delay", "site[1]") to their lines.
-func keyLines(data []byte) (map[string]int, error) {
-	lines := make(map[string]int)
-	counts := make(map[string]int)
-	var p unstable.Parser
-	p.Reset(data)
-	prefix := ""
-	for p.NextExpression() {
-		e := p.Expression()
-		switch e.Kind {
-		case unstable.Table, unstable.ArrayTable:
-			name := joinKey(e.Key())
-			if e.Kind == unstable.ArrayTable {
-				counts[name]++
-				name = fmt.Sprintf("%s[%d]", name, counts[name])
-			}
-			prefix = name
-			lines[name] = lineOf(&p, e)
-		case unstable.KeyValue:
-			name := joinKey(e.Key())
-			if prefix != "" {
-				name = prefix + "." + name
-			}
-			lines[name] = lineOf(&p, e)
-		}
-	}
-	return lines, p.Error()
-}
-
-func joinKey(it unstable.Iterator) string {
-	var parts []string
-	for it.Next() {
-		parts = append(parts, string(it.Node().Data))
-	}
-	return strings.Join(parts, ".")
-}
-
-func lineOf(p *unstable.Parser, e *unstable.Node) int {
-	it := e.Key()
-	if it.Next() {
-		if n := it.Node(); n.Raw.Length > 0 {
-			return p.Shape(n.Raw).Start.Line
-		}
-	}
-	if e.Raw.Length > 0 {
-		return p.Shape(e.Raw).Start.Line
-	}
-	return 0
 }
 
 type validator struct {

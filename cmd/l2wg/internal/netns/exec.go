@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -91,44 +90,7 @@ type Proc struct {
 // stderr go to a file in the lab's Dir named after ns and the program. The
 // lab's Close stops the process if the caller has not.
 func (l *Lab) Start(ns string, argv ...string) (*Proc, error) {
-	cmd, err := l.command(context.Background(), ns, argv) // never cancelled: Stop and Close end it
-	if err != nil {
-		return nil, err
-	}
-	log, err := os.CreateTemp(l.dir, fmt.Sprintf("%s-%s-*.log", ns, filepath.Base(argv[0])))
-	if err != nil {
-		return nil, fmt.Errorf("start %s in %s: %w", argv[0], ns, err)
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		return nil, fmt.Errorf("start %s in %s: %w", argv[0], ns, err)
-	}
-	p := &Proc{
-		PID:     cmd.Process.Pid,
-		LogPath: log.Name(),
-		name:    fmt.Sprintf("%s in %s (pid %d)", filepath.Base(argv[0]), ns, cmd.Process.Pid),
-		cmd:     cmd,
-		log:     log,
-		done:    make(chan struct{}),
-	}
-	go func() {
-		p.err = cmd.Wait()
-		log.Close()
-		close(p.done)
-	}()
-
-	l.mu.Lock()
-	closed := l.closed
-	if !closed {
-		l.procs = append(l.procs, p)
-	}
-	l.mu.Unlock()
-	if closed {
-		p.Stop()
-		return nil, fmt.Errorf("start %s in %s: lab closed", argv[0], ns)
-	}
-	return p, nil
+	return l.StartWith(ns, StartOptions{}, argv...)
 }
 
 // String names the process for messages: "l2wg in hv1 (pid 4711)".

@@ -11,10 +11,9 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// maxIfName is the longest interface name the kernel accepts (IFNAMSIZ-1).
-const maxIfName = 15
+	"github.com/l2wg/l2wg/tap"
+)
 
 // commandTimeout bounds every ip(8) call, so a wedged tool fails a test
 // instead of hanging it.
@@ -43,8 +42,8 @@ func (l *Lab) IP(ns string, args ...string) ([]byte, error) {
 
 // checkIfName rejects interface names the kernel would refuse.
 func checkIfName(name string) error {
-	if name == "" || len(name) > maxIfName || strings.ContainsAny(name, "/ :") {
-		return fmt.Errorf("interface name %q: must be 1 to %d bytes without '/', ':' or ' '", name, maxIfName)
+	if err := tap.ValidName(name); err != nil {
+		return fmt.Errorf("interface name %w", err)
 	}
 	return nil
 }

@@ -64,9 +64,6 @@ type StartOptions struct {
 // StartWith is Start with options: a log file of the caller's choosing, and
 // processes that outlive the lab process.
 func (l *Lab) StartWith(ns string, opt StartOptions, argv ...string) (*Proc, error) {
-	if opt.LogPath == "" && !opt.Detach {
-		return l.Start(ns, argv...)
-	}
 	cmd, err := l.command(context.Background(), ns, argv) // never cancelled: Stop, Close or a namespace deletion end it
 	if err != nil {
 		return nil, err
