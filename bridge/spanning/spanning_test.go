@@ -1,4 +1,4 @@
-package main
+package spanning
 
 import (
 	"log/slog"
@@ -13,13 +13,13 @@ type nullPort struct{ frames int }
 
 func (p *nullPort) WriteFrames(f []bridge.Frame) { p.frames += len(f) }
 
-func newTestTree(t *testing.T) (*spanningTree, *bridge.Bridge) {
+func newTestTree(t *testing.T) (*Tree, *bridge.Bridge) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	br := bridge.New(bridge.Config{Logger: log})
-	cfg := stpConfig{Enabled: true, Priority: defaultSTPPriority, HelloTime: time.Second, MaxAge: 6 * time.Second,
+	cfg := Config{Priority: 28672, HelloTime: time.Second, MaxAge: 6 * time.Second,
 		ForwardDelay: 4 * time.Second, Protocol: stp.ProtocolRSTP}
-	st, err := newSpanningTree(cfg, [6]byte{0xfe, 0, 0, 0, 0, 1}, br, 300*time.Second, tapPrivate, log)
+	st, err := New(cfg, [6]byte{0xfe, 0, 0, 0, 0, 1}, br, 300*time.Second, TAPPrivate, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,26 +31,26 @@ func newTestTree(t *testing.T) (*spanningTree, *bridge.Bridge) {
 func TestReusedPortIDStartsDown(t *testing.T) {
 	st, br := newTestTree(t)
 	id := br.AddPortInState("hv2", &nullPort{}, stp.Disabled)
-	if err := st.addPort(id, "hv2", 0, false); err != nil {
+	if err := st.AddPort(id, "hv2", 0, false); err != nil {
 		t.Fatal(err)
 	}
-	if !st.setLink(id, true) {
+	if !st.SetLink(id, true) {
 		t.Fatal("link up on a new port changed nothing")
 	}
-	st.removePort(id)
+	st.RemovePort(id)
 	br.RemovePort(id)
 	// A late report for the removed port, as a poll that raced the removal.
-	if st.setLink(id, true) {
-		t.Fatal("setLink acted on a removed port")
+	if st.SetLink(id, true) {
+		t.Fatal("SetLink acted on a removed port")
 	}
 	id2 := br.AddPortInState("hv4", &nullPort{}, stp.Disabled)
 	if id2 != id {
 		t.Fatalf("port ID not reused (%d, %d): the test needs the reuse", id2, id)
 	}
-	if err := st.addPort(id2, "hv4", 0, false); err != nil {
+	if err := st.AddPort(id2, "hv4", 0, false); err != nil {
 		t.Fatal(err)
 	}
-	if !st.setLink(id2, true) {
+	if !st.SetLink(id2, true) {
 		t.Fatal("the new port behind a reused ID never comes up")
 	}
 	// RSTP on a point-to-point port with nobody answering: designated, and
