@@ -34,16 +34,23 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-# test: formatting, vet, unit tests with the race detector, fuzz seed corpora,
-# and the end-to-end tests in network namespaces (root). The namespace
-# packages run one at a time (-p 1): their measurements (failover gaps, loss
-# over an impaired link) must not compete with each other for two CPUs.
+# NS_PKGS are the packages whose tests build network namespaces (root);
+# UNIT_PKGS are all the others: the library packages and the daemon's
+# (config, control, capture, metrics, uapi, node, bridge/spanning, ...).
+NS_PKGS   := ./cmd/l2wg ./cmd/l2wg/internal/lab ./cmd/l2wg/internal/netns
+UNIT_PKGS  = $(shell $(GO) list ./... | grep -v -x -e 'github.com/l2wg/l2wg/cmd/l2wg' -e '.*/internal/lab' -e '.*/internal/netns')
+
+# test: formatting, vet, every package's unit tests with the race detector
+# (fuzz seed corpora included), and the end-to-end tests in network
+# namespaces (root). The namespace packages run one at a time (-p 1): their
+# measurements (failover gaps, loss over an impaired link) must not compete
+# with each other for two CPUs.
 test: deps fmt-check vet
-	$(GO) test -race -count=1 ./frag/... ./bridge/... ./stp/... ./tunnel/... ./tap/...
-	$(GO) test -count=1 -timeout 15m -p 1 ./cmd/...
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+	$(GO) test -count=1 -timeout 15m -p 1 $(NS_PKGS)
 
 unit: fmt-check vet
-	$(GO) test -race -count=1 ./frag/... ./bridge/... ./stp/... ./tunnel/...
+	$(GO) test -race -count=1 $(UNIT_PKGS)
 
 e2e: deps
 	$(GO) test -count=1 -timeout 15m -run E2E -v ./cmd/l2wg
@@ -58,7 +65,7 @@ bench: deps build
 	$(GO) run ./cmd/l2wg/internal/bench -fastd -l2wg $(BIN) -out bench-results.md $(BENCHFLAGS)
 
 fuzz:
-	@for pkg in ./frag ./stp ./tunnel ./cmd/l2wg ./tap; do \
+	@for pkg in ./frag ./stp ./tunnel ./tap ./cmd/l2wg/internal/config; do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "fuzz $$pkg $$f for $(FUZZTIME)"; \
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 )
 
 // version is set at build time: -ldflags "-X main.version=$(git describe)".
@@ -74,7 +76,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if _, err := loadConfig(path); err != nil {
+		if _, err := config.Load(path); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", path)

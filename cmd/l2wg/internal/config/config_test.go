@@ -191,3 +191,32 @@ func TestPeerCostConfig(t *testing.T) {
 		}
 	}
 }
+func TestCheckListenAddr(t *testing.T) {
+	cases := []struct {
+		addr string
+		ok   bool
+	}{
+		{"127.0.0.1:9586", true},
+		{"[::1]:9586", true},
+		{":9586", true},
+		{"localhost:9586", true},
+		{"127.0.0.1", false},
+		{"127.0.0.1:0", false},
+		{"127.0.0.1:http", false},
+		{"127.0.0.1:70000", false},
+		{"bad host!:9586", false},
+	}
+	for _, c := range cases {
+		if err := CheckListenAddr(c.addr); (err == nil) != c.ok {
+			t.Errorf("CheckListenAddr(%q) = %v; want ok %v", c.addr, err, c.ok)
+		}
+	}
+	path := writeConfig(t, "private_key_file = \"node.key\"\nmetrics_listen = \"127.0.0.1:9586\"\n")
+	cfg, err := Load(path)
+	if err != nil || cfg.MetricsListen != "127.0.0.1:9586" {
+		t.Fatalf("metrics_listen = \"127.0.0.1:9586\": %+v, %v", cfg, err)
+	}
+	if cfg, err := Load(writeConfig(t, "private_key_file = \"node.key\"\n")); err != nil || cfg.MetricsListen != "" {
+		t.Fatalf("no metrics_listen: %q, %v; want off", cfg.MetricsListen, err)
+	}
+}

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"time"
@@ -33,7 +33,7 @@ func costShouldMove(cur, want uint32) bool {
 }
 
 // setAutoCost marks a peer port's cost automatic, or fixed (auto false).
-func (n *node) setAutoCost(id bridge.PortID, auto bool) {
+func (n *Node) setAutoCost(id bridge.PortID, auto bool) {
 	n.costMu.Lock()
 	defer n.costMu.Unlock()
 	if auto {
@@ -44,7 +44,7 @@ func (n *node) setAutoCost(id bridge.PortID, auto bool) {
 }
 
 // updateAutoCosts moves auto costs towards the measured round trips.
-func (n *node) updateAutoCosts() {
+func (n *Node) updateAutoCosts() {
 	n.costMu.Lock()
 	defer n.costMu.Unlock()
 	for _, p := range n.tun.Peers() {
@@ -57,7 +57,7 @@ func (n *node) updateAutoCosts() {
 		if !costShouldMove(cur, want) {
 			continue
 		}
-		if err := n.st.setPortCost(p.PortID(), want); err != nil {
+		if err := n.st.SetPortCost(p.PortID(), want); err != nil {
 			n.log.Warn("set auto path cost", "peer", p.Name(), "err", err)
 			continue
 		}
