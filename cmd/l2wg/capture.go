@@ -29,9 +29,8 @@ dropped and counted, never held back from the switch.
 // cmdCapture is `l2wg capture`.
 func cmdCapture(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("capture", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, captureUsage)
+		fmt.Fprint(fs.Output(), captureUsage)
 		fs.PrintDefaults()
 	}
 	tap := fs.String("i", "", "the TAP `name` of the l2wg to capture on (default: the only one running)")
@@ -41,14 +40,8 @@ func cmdCapture(args []string, stdout, stderr io.Writer) error {
 	count := fs.Int("c", capture.DefaultCount, "stop after `COUNT` frames")
 	duration := fs.Duration("d", capture.DefaultDuration, "stop after `DURATION`")
 	snaplen := fs.Int("s", capture.DefaultSnaplen, "keep the first `SNAPLEN` bytes of each frame")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return &exitError{code: 2}
-	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: fmt.Errorf("capture: unexpected argument %q", fs.Arg(0))}
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
 	}
 	if *out == "" {
 		return &exitError{code: 2, err: errors.New("capture: -w FILE is required (- for stdout)")}

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -16,12 +15,11 @@ import (
 
 // cmdShow prints a running l2wg's state: `l2wg show [-i tap] [--json] [fdb]`.
 func cmdShow(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("show", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("show", "[-i tap] [--json] [fdb]", "print a running l2wg's interface, peers, spanning tree, ports and (with fdb) forwarding database")
 	tap := fs.String("i", "", "the TAP `name` of the l2wg to show (default: the only one running)")
 	asJSON := fs.Bool("json", false, "print JSON (stable field names, see README)")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2}
+	if err := parseFlags(fs, args, stdout, stderr, true); err != nil {
+		return err
 	}
 	what := "status"
 	switch fs.NArg() {
@@ -219,11 +217,10 @@ func bytesHuman(n uint64) string {
 
 // cmdReload asks a running l2wg to reload its config: `l2wg reload [-i tap]`.
 func cmdReload(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("reload", "[-i tap]", "re-read node.toml and apply the difference live, all or nothing (as SIGHUP)")
 	tap := fs.String("i", "", "the TAP `name` of the l2wg to reload (default: the only one running)")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return &exitError{code: 2}
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
 	}
 	addr, err := control.Find(*tap)
 	if err != nil {

@@ -22,6 +22,9 @@ func cmdUp(path string, stderr io.Writer) error {
 	level := new(slog.LevelVar)
 	level.Set(cfg.SlogLevel())
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)

@@ -51,7 +51,8 @@ type Config struct {
 
 	Peers []Peer
 
-	lines map[string]int // line of each key in the file, for errors
+	lines   map[string]int // line of each key in the file, for errors
+	keyFile string         // private_key_file's path, as opened
 }
 
 // STP is the [stp] table.
@@ -82,6 +83,30 @@ func CostText(c uint32) string {
 		return "auto"
 	}
 	return fmt.Sprint(c)
+}
+
+// Warnings are problems that do not stop a node: a private key file that
+// its group or others may read or write.
+func (c *Config) Warnings() []string {
+	if c.keyFile == "" {
+		return nil
+	}
+	st, err := os.Stat(c.keyFile)
+	if err != nil {
+		return nil
+	}
+	m := st.Mode().Perm()
+	var who []string
+	if m&0o070 != 0 {
+		who = append(who, "its group")
+	}
+	if m&0o007 != 0 {
+		who = append(who, "others")
+	}
+	if len(who) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("private key file %s has mode %04o: %s may read it (chmod 600 %s)", c.keyFile, m, strings.Join(who, " and "), c.keyFile)}
 }
 
 // Line is the line of key path in the file, 0 if unknown.

@@ -220,3 +220,31 @@ func TestCheckListenAddr(t *testing.T) {
 		t.Fatalf("no metrics_listen: %q, %v; want off", cfg.MetricsListen, err)
 	}
 }
+
+// A private key file that group or others may read is warned about, with
+// its path and mode; a 0600 one is not.
+func TestKeyFileModeWarning(t *testing.T) {
+	path := writeConfig(t, "private_key_file = \"node.key\"\n")
+	key := filepath.Join(filepath.Dir(path), "node.key")
+	for _, c := range []struct {
+		mode os.FileMode
+		want string
+	}{
+		{0o600, ""},
+		{0o640, key + " has mode 0640: its group may read it"},
+		{0o644, key + " has mode 0644: its group and others may read it"},
+		{0o604, key + " has mode 0604: others may read it"},
+	} {
+		if err := os.Chmod(key, c.mode); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(cfg.Warnings(), "\n")
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("mode %04o: warnings %q; want %q", c.mode, got, c.want)
+		}
+	}
+}

@@ -111,7 +111,7 @@ func (v *validator) validate(fc *File) *Config {
 		if err != nil {
 			v.fail("private_key_file", "%q: %v", fc.PrivateKeyFile, err)
 		}
-		cfg.PrivateKey = key
+		cfg.PrivateKey, cfg.keyFile = key, path
 	}
 	cfg.ListenPort = v.int("listen_port", fc.ListenPort)
 	cfg.IsolateHost = v.bool("isolate_host", fc.IsolateHost)

@@ -1,9 +1,12 @@
 package node
 
 import (
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/l2wg/l2wg/bridge"
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 	"github.com/l2wg/l2wg/stp"
 )
 
@@ -32,23 +35,70 @@ func costShouldMove(cur, want uint32) bool {
 	return d > 10 && d*5 > int64(cur)
 }
 
-// setAutoCost marks a peer port's cost automatic, or fixed (auto false).
-func (n *Node) setAutoCost(id bridge.PortID, auto bool) {
-	n.costMu.Lock()
-	defer n.costMu.Unlock()
+// autoCosts are the peer ports whose cost is "auto", with the cost applied
+// to each. A port's mark and its cost change together, under mu, so that
+// the auto loop never overwrites a cost just fixed by a reload.
+type autoCosts struct {
+	mu   sync.Mutex
+	cost map[bridge.PortID]uint32 // protected by mu
+}
+
+// setCost is the tree's SetPortCost.
+type setCost func(id bridge.PortID, cost uint32) error
+
+// mark records a new port's cost as auto (it starts at the default) or
+// fixed.
+func (a *autoCosts) mark(id bridge.PortID, auto bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cost == nil {
+		a.cost = make(map[bridge.PortID]uint32)
+	}
 	if auto {
-		n.autoCost[id] = stp.DefaultPathCost
+		a.cost[id] = stp.DefaultPathCost
 	} else {
-		delete(n.autoCost, id)
+		delete(a.cost, id)
 	}
 }
 
-// updateAutoCosts moves auto costs towards the measured round trips.
-func (n *Node) updateAutoCosts() {
-	n.costMu.Lock()
-	defer n.costMu.Unlock()
-	for _, p := range n.tun.Peers() {
-		cur, ok := n.autoCost[p.PortID()]
+// forget drops a removed port.
+func (a *autoCosts) forget(id bridge.PortID) { a.mark(id, false) }
+
+// set gives port id the configured cost: a fixed one, or config.CostAuto
+// (from the default, then following the round trip).
+func (a *autoCosts) set(id bridge.PortID, cost uint32, apply setCost) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cost == nil {
+		a.cost = make(map[bridge.PortID]uint32)
+	}
+	if cost == config.CostAuto {
+		if err := apply(id, stp.DefaultPathCost); err != nil {
+			return err
+		}
+		a.cost[id] = stp.DefaultPathCost
+		return nil
+	}
+	if err := apply(id, cost); err != nil {
+		return err
+	}
+	delete(a.cost, id)
+	return nil
+}
+
+// rttPort is a peer port as the auto costs see it (a *tunnel.PeerPort).
+type rttPort interface {
+	PortID() bridge.PortID
+	Name() string
+	MinRTT() time.Duration
+}
+
+// update moves auto costs towards the measured round trips.
+func (a *autoCosts) update(ports []rttPort, apply setCost, log *slog.Logger) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, p := range ports {
+		cur, ok := a.cost[p.PortID()]
 		rtt := p.MinRTT()
 		if !ok || rtt == 0 {
 			continue
@@ -57,11 +107,11 @@ func (n *Node) updateAutoCosts() {
 		if !costShouldMove(cur, want) {
 			continue
 		}
-		if err := n.st.SetPortCost(p.PortID(), want); err != nil {
-			n.log.Warn("set auto path cost", "peer", p.Name(), "err", err)
+		if err := apply(p.PortID(), want); err != nil {
+			log.Warn("set auto path cost", "peer", p.Name(), "err", err)
 			continue
 		}
-		n.autoCost[p.PortID()] = want
-		n.log.Info("path cost follows the round trip", "peer", p.Name(), "min_rtt", rtt.Round(10*time.Microsecond), "cost", want, "was", cur)
+		a.cost[p.PortID()] = want
+		log.Info("path cost follows the round trip", "peer", p.Name(), "min_rtt", rtt.Round(10*time.Microsecond), "cost", want, "was", cur)
 	}
 }

@@ -75,3 +75,13 @@ func (n *Node) followPeers(sessions map[bridge.PortID]bool, now time.Time) {
 		}
 	}
 }
+
+// updateAutoCosts moves auto costs towards the measured round trips.
+func (n *Node) updateAutoCosts() {
+	peers := n.tun.Peers()
+	ports := make([]rttPort, len(peers))
+	for i, p := range peers {
+		ports[i] = p
+	}
+	n.costs.update(ports, n.st.SetPortCost, n.log)
+}

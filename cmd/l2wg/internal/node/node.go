@@ -46,11 +46,10 @@ type Node struct {
 	isolate atomic.Bool    // isolate_host, changed by reload
 	storm   atomic.Int64   // storm_limit, changed by reload
 
-	costMu   sync.Mutex               // protects autoCost
-	autoCost map[bridge.PortID]uint32 // peer ports with cost "auto", and the cost applied
+	costs autoCosts // peer ports with cost "auto" (autocost.go)
 
-	reloadMu sync.Mutex     // serialises reloads; protects applied
-	applied  *config.Config // the config in effect: cfg, then each reload's
+	reloadMu sync.Mutex                    // serialises reloads
+	applied  atomic.Pointer[config.Config] // the config in force: cfg, then each reload's (reload.go)
 
 	capture capture.Taps    // l2wg capture's tap points on every port
 	uapi    *uapi.Server    // wg(8)'s socket; nil if none
@@ -79,21 +78,14 @@ func (s peerSwitch) AddPort(name string, p bridge.Port) bridge.PortID {
 	return id
 }
 
-// setStormLimit applies storm_limit to every port.
-func (n *Node) setStormLimit(pps int) {
-	n.storm.Store(int64(pps))
-	for _, p := range n.br.Ports() {
-		n.br.SetStormLimit(p.ID, pps)
-	}
-}
-
 // Start opens the TAP, builds the switch and brings up the tunnel. On
 // error everything already made is undone.
 //
 // level is the logger's level, which log_level changes on reload; version
 // is reported by show and the metrics.
 func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version string) (n *Node, err error) {
-	n = &Node{cfg: cfg, applied: cfg, version: version, autoCost: make(map[bridge.PortID]uint32), log: log, level: level, done: make(chan struct{}), fatalCh: make(chan error, 1)}
+	n = &Node{cfg: cfg, version: version, log: log, level: level, done: make(chan struct{}), fatalCh: make(chan error, 1)}
+	n.applied.Store(cfg)
 	n.isolate.Store(cfg.IsolateHost)
 	defer func() {
 		if err != nil {
@@ -194,7 +186,7 @@ func (n *Node) startSpanningTree(pub [32]byte, peers []*tunnel.PeerPort) error {
 		if err := st.AddPort(p.PortID(), p.Name(), n.cfg.Peers[i].Cost, false); err != nil {
 			return err
 		}
-		n.setAutoCost(p.PortID(), n.cfg.Peers[i].Cost == config.CostAuto)
+		n.costs.mark(p.PortID(), n.cfg.Peers[i].Cost == config.CostAuto)
 	}
 	n.st = st
 	n.log.Info("spanning tree on", "bridge_id", st.Status().BridgeID, "tap_mode", mode,

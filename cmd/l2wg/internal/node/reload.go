@@ -1,20 +1,196 @@
 package node
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"time"
 
-	"github.com/l2wg/l2wg/bridge/spanning"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/control"
-	"github.com/l2wg/l2wg/tunnel"
 )
 
-// Reload re-reads node.toml and applies the difference live: peers added,
-// removed and changed (endpoint, keepalive, cost), and every key the table
-// marks live. Sessions of unchanged peers, their FDB entries and the
-// traffic over them are not touched. A config that does not validate, or
-// that changes a setting only a restart can change, changes nothing.
+// Reload re-reads node.toml and puts the difference in force, all or
+// nothing: a config that does not validate, or that changes a setting only
+// a restart can change, changes nothing; a change that fails half-way is
+// undone, step by step in reverse, before the error is returned. Sessions
+// of unchanged peers, their FDB entries and the traffic over them are not
+// touched. The config in force (Applied, what `l2wg show` reports) is the
+// new one only once every step has been applied.
+//
+// To make a key live: mark its row Live in config.Keys, and give it a
+// setter here, in liveKeys, that puts the key's value from a Config in
+// force. Undoing a step is setting the old config's value again, so the
+// setter is all reload needs. TestLiveKeysHaveSetters fails for a live key
+// without one.
+
+// live is the running state reload changes, one setter per kind of change.
+// The node implements it over its switch, tree and tunnel (live.go); the
+// tests with a fake.
+type live interface {
+	setLogLevel(slog.Level)
+	setIsolateHost(bool)
+	setListenPort(int) error
+	setAgeing(time.Duration)
+	setStormLimit(int)
+	setBPDUGuard(bool)
+	setBridgeTimers(config.STP) error // priority, hello_time, max_age, forward_delay
+	setTAPCost(uint32) error
+	addPeer(config.Peer) error
+	removePeer(config.Peer) error
+	updatePeer(config.Peer) error // endpoint and persistent_keepalive
+	setPeerCost(config.Peer) error
+}
+
+// setter puts one live key's value from c in force.
+type setter func(l live, c *config.Config) error
+
+// liveKeys has a setter for every key config.Keys marks Live (a peer's
+// keys apart: reload adds, removes and changes peers as a whole).
+var liveKeys = map[string]setter{
+	"listen_port":  func(l live, c *config.Config) error { return l.setListenPort(c.ListenPort) },
+	"isolate_host": func(l live, c *config.Config) error { l.setIsolateHost(c.IsolateHost); return nil },
+	"log_level":    func(l live, c *config.Config) error { l.setLogLevel(c.SlogLevel()); return nil },
+
+	"switch.ageing_time": func(l live, c *config.Config) error { l.setAgeing(c.AgeingTime); return nil },
+	"switch.storm_limit": func(l live, c *config.Config) error { l.setStormLimit(c.StormLimit); return nil },
+
+	"stp.priority":      setBridgeTimers,
+	"stp.hello_time":    setBridgeTimers,
+	"stp.max_age":       setBridgeTimers,
+	"stp.forward_delay": setBridgeTimers,
+	"stp.tap_cost":      func(l live, c *config.Config) error { return l.setTAPCost(c.STP.TAPCost) },
+	"stp.bpdu_guard":    func(l live, c *config.Config) error { l.setBPDUGuard(c.STP.BPDUGuard); return nil },
+}
+
+func setBridgeTimers(l live, c *config.Config) error { return l.setBridgeTimers(c.STP) }
+
+// step is one change: do puts it in force, undo takes it back.
+type step struct {
+	what     string // as reload reports it
+	do, undo func() error
+}
+
+// plan lists the steps that take l from cur to next: listen_port first
+// (the step most likely to fail, on a port another socket holds: then
+// nothing else has changed yet), then the peers (removed, changed, added:
+// a renamed peer is removed before it is added again), then the other
+// keys in the table's order. Keys whose setter is shared (the tree's
+// timers) are one step.
+func plan(l live, cur, next *config.Config, d config.Delta) []step {
+	var first, peers, rest []step
+	done := make(map[string]bool) // setters planned, by the first key's path
+	for _, c := range d.Keys {
+		set := liveKeys[c.Key.Path]
+		name := setterName(c.Key.Path)
+		if done[name] {
+			continue
+		}
+		done[name] = true
+		s := step{
+			what: describe(c, next),
+			do:   func() error { return set(l, next) },
+			undo: func() error { return set(l, cur) },
+		}
+		if c.Key.Path == "listen_port" {
+			first = append(first, s)
+		} else {
+			rest = append(rest, s)
+		}
+	}
+	for _, p := range d.Removed {
+		peers = append(peers, step{
+			what: "removed peer " + p.Name,
+			do:   func() error { return l.removePeer(p) },
+			undo: func() error { return l.addPeer(p) },
+		})
+	}
+	for _, c := range d.Changed {
+		if c.Endpoint() {
+			peers = append(peers, step{
+				what: fmt.Sprintf("peer %s: endpoint %q, persistent_keepalive %s", c.New.Name, c.New.Endpoint, c.New.PersistentKeepalive),
+				do:   func() error { return l.updatePeer(c.New) },
+				undo: func() error { return l.updatePeer(c.Old) },
+			})
+		}
+		if c.Cost() {
+			peers = append(peers, step{
+				what: fmt.Sprintf("peer %s: cost %s", c.New.Name, config.CostText(c.New.Cost)),
+				do:   func() error { return l.setPeerCost(c.New) },
+				undo: func() error { return l.setPeerCost(c.Old) },
+			})
+		}
+	}
+	for _, p := range d.Added {
+		peers = append(peers, step{
+			what: "added peer " + p.Name,
+			do:   func() error { return l.addPeer(p) },
+			undo: func() error { return l.removePeer(p) },
+		})
+	}
+	return append(append(first, peers...), rest...)
+}
+
+// setterName groups keys that share a setter: the tree's timers.
+func setterName(path string) string {
+	switch path {
+	case "stp.priority", "stp.hello_time", "stp.max_age", "stp.forward_delay":
+		return "stp timers"
+	}
+	return path
+}
+
+// describe writes a change as reload reports it.
+func describe(c config.Change, next *config.Config) string {
+	if setterName(c.Key.Path) == "stp timers" {
+		s := next.STP
+		return fmt.Sprintf("stp priority %d, hello_time %s, max_age %s, forward_delay %s", s.Priority, s.HelloTime, s.MaxAge, s.ForwardDelay)
+	}
+	if s, ok := c.New.(string); ok {
+		return fmt.Sprintf("%s %q", c.Key.Path, s)
+	}
+	return fmt.Sprintf("%s %v", c.Key.Path, c.New)
+}
+
+// apply takes l from cur to next, all or nothing: it returns the changes
+// made, or the error of the step that failed after undoing the steps before
+// it. An undo that fails too is in the error: then l is neither cur nor
+// next, and the error says which steps stand.
+func apply(l live, cur, next *config.Config) ([]string, error) {
+	d := config.Diff(cur, next)
+	if err := d.RestartOnly(next); err != nil {
+		return nil, err
+	}
+	for _, c := range d.Keys {
+		if liveKeys[c.Key.Path] == nil {
+			return nil, fmt.Errorf("reload: %s is live in config.Keys but has no setter in node.liveKeys", c.Key.Path)
+		}
+	}
+	steps := plan(l, cur, next, d)
+	for i, s := range steps {
+		err := s.do()
+		if err == nil {
+			continue
+		}
+		err = fmt.Errorf("%s: %w; nothing changed", s.what, err)
+		var stuck []string
+		for j := i - 1; j >= 0; j-- {
+			if uerr := steps[j].undo(); uerr != nil {
+				stuck = append(stuck, fmt.Sprintf("undo %s: %v", steps[j].what, uerr))
+			}
+		}
+		if len(stuck) > 0 {
+			err = fmt.Errorf("%s: %w; and undoing failed, these changes stand: %s", s.what, errors.Unwrap(err), strings.Join(stuck, "; "))
+		}
+		return nil, err
+	}
+	changes := make([]string, len(steps))
+	for i, s := range steps {
+		changes[i] = s.what
+	}
+	return changes, nil
+}
 
 // reload applies node.toml anew; it returns what changed.
 func (n *Node) reload() ([]string, error) {
@@ -24,132 +200,24 @@ func (n *Node) reload() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	cur := n.applied
-	d := config.Diff(cur, next)
-	if err := d.RestartOnly(next); err != nil {
+	changes, err := apply(n, n.applied.Load(), next)
+	if err != nil {
 		return nil, err
 	}
-	var changes []string
-	note := func(format string, args ...any) { changes = append(changes, fmt.Sprintf(format, args...)) }
-
-	if next.LogLevel != cur.LogLevel {
-		n.level.Set(next.SlogLevel())
-		note("log_level %q", next.LogLevel)
-	}
-	if next.IsolateHost != cur.IsolateHost {
-		n.isolate.Store(next.IsolateHost)
-		n.refreshHostFilter()
-		note("isolate_host %v", next.IsolateHost)
-	}
-	if next.ListenPort != cur.ListenPort {
-		if err := n.tun.SetListenPort(next.ListenPort); err != nil {
-			return changes, err
-		}
-		note("listen_port %d", next.ListenPort)
-	}
-	if next.AgeingTime != cur.AgeingTime {
-		if n.st != nil {
-			n.st.SetAgeing(next.AgeingTime)
-		} else {
-			n.br.SetAgeingTime(next.AgeingTime)
-		}
-		note("switch.ageing_time %s", next.AgeingTime)
-	}
-	if next.StormLimit != cur.StormLimit {
-		n.setStormLimit(next.StormLimit)
-		note("switch.storm_limit %d", next.StormLimit)
-	}
-	if next.STP.BPDUGuard != cur.STP.BPDUGuard && n.st != nil {
-		n.st.SetBPDUGuard(next.STP.BPDUGuard)
-		note("stp.bpdu_guard %v", next.STP.BPDUGuard)
-	}
-	if n.st != nil {
-		s, c := next.STP, cur.STP
-		if s.Priority != c.Priority || s.HelloTime != c.HelloTime || s.MaxAge != c.MaxAge || s.ForwardDelay != c.ForwardDelay {
-			if err := n.st.SetBridge(treeConfig(s)); err != nil {
-				return changes, err
-			}
-			note("stp priority %d, hello_time %s, max_age %s, forward_delay %s", s.Priority, s.HelloTime, s.MaxAge, s.ForwardDelay)
-		}
-		if s.TAPCost != c.TAPCost && n.st.TAPModeInUse() != spanning.TAPEdge {
-			if err := n.st.SetPortCost(n.tapID, s.TAPCost); err != nil {
-				return changes, err
-			}
-			note("stp.tap_cost %d", s.TAPCost)
-		}
-	}
-	peerChanges, err := n.reloadPeers(d)
-	changes = append(changes, peerChanges...)
-	if err != nil {
-		return changes, err
-	}
-	n.applied = next
+	n.applied.Store(next)
 	return changes, nil
 }
 
-// reloadPeers removes, changes and adds peers, in that order. A renamed peer
-// is removed and added again (its session restarts).
-func (n *Node) reloadPeers(d config.Delta) ([]string, error) {
-	ports := make(map[[32]byte]*tunnel.PeerPort)
-	for _, p := range n.tun.Peers() {
-		ports[p.Key()] = p
-	}
-	var changes []string
-	for _, old := range d.Removed {
-		if p := ports[old.PublicKey]; p != nil && n.st != nil {
-			n.st.RemovePort(p.PortID())
-			n.setAutoCost(p.PortID(), false)
-		}
-		if err := n.tun.RemovePeer(old.PublicKey); err != nil {
-			return changes, err
-		}
-		changes = append(changes, fmt.Sprintf("removed peer %s", old.Name))
-	}
-	for _, c := range d.Changed {
-		e := c.New
-		if c.Endpoint() {
-			if err := n.tun.UpdatePeer(e.PeerConfig); err != nil {
-				return changes, err
-			}
-			changes = append(changes, fmt.Sprintf("peer %s: endpoint %q, persistent_keepalive %s", e.Name, e.Endpoint, e.PersistentKeepalive))
-		}
-		if c.Cost() && n.st != nil {
-			id := ports[e.PublicKey].PortID()
-			if err := n.st.SetPortCost(id, e.Cost); err != nil {
-				return changes, err
-			}
-			n.setAutoCost(id, e.Cost == config.CostAuto)
-			changes = append(changes, fmt.Sprintf("peer %s: cost %s", e.Name, config.CostText(e.Cost)))
-		}
-	}
-	for _, e := range d.Added {
-		p, err := n.tun.AddPeer(e.PeerConfig)
-		if err != nil {
-			return changes, err
-		}
-		if n.st != nil {
-			if err := n.st.AddPort(p.PortID(), p.Name(), e.Cost, false); err != nil {
-				return changes, err
-			}
-			n.setAutoCost(p.PortID(), e.Cost == config.CostAuto)
-		}
-		changes = append(changes, fmt.Sprintf("added peer %s", e.Name))
-	}
-	return changes, nil
-}
+// Applied is the config in force: the one the node started with, then each
+// successful reload's.
+func (n *Node) Applied() *config.Config { return n.applied.Load() }
 
 // Reload reloads node.toml and logs the outcome (SIGHUP, l2wg reload).
 func (n *Node) Reload() control.ReloadResult {
 	changes, err := n.reload()
-	res := control.ReloadResult{OK: err == nil, Changes: changes}
 	if err != nil {
-		res.Error = err.Error()
-		msg := "reload failed; the running config is unchanged"
-		if len(changes) > 0 {
-			msg += " except the changes listed"
-		}
-		n.log.Error(msg, "err", err, "changes", strings.Join(changes, "; "))
-		return res
+		n.log.Error("reload failed", "err", err)
+		return control.ReloadResult{Error: err.Error()}
 	}
 	if len(changes) == 0 {
 		n.log.Info("reload: nothing changed")
@@ -157,5 +225,5 @@ func (n *Node) Reload() control.ReloadResult {
 	for _, c := range changes {
 		n.log.Info("reload", "change", c)
 	}
-	return res
+	return control.ReloadResult{OK: true, Changes: changes}
 }

@@ -12,11 +12,12 @@ import (
 // Status gathers the node's state; withFDB adds the forwarding database.
 func (n *Node) Status(withFDB bool) control.Status {
 	now := time.Now()
+	cfg := n.Applied() // the config in force, not the one of start
 	st := control.Status{
 		Interface: control.Interface{
-			TAP: n.tap.Name(), MTU: n.cfg.TAPMTU, Bridge: n.cfg.TAPBridge, Offload: n.tap.Offload(),
-			Persistent: n.cfg.TAPPersistent, IsolateHost: n.cfg.IsolateHost,
-			TunnelMTU: n.cfg.TunnelMTU, Label: n.tun.Self().String(), Version: n.version, PID: os.Getpid(),
+			TAP: n.tap.Name(), MTU: cfg.TAPMTU, Bridge: cfg.TAPBridge, Offload: n.tap.Offload(),
+			Persistent: cfg.TAPPersistent, IsolateHost: cfg.IsolateHost,
+			TunnelMTU: cfg.TunnelMTU, Label: n.tun.Self().String(), Version: n.version, PID: os.Getpid(),
 		},
 		Reassembly: n.tun.ReassemblyStats(),
 		Tunnel:     control.Tunnel{Drops: control.TunnelDrops(n.tun.Drops())},
