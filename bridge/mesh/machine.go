@@ -45,7 +45,7 @@ type Config struct {
 	// at most once per hold.
 	OriginateHold time.Duration
 	MaxNodes      int // database cap
-	MaxLinks    int // links per record cap, at most MaxRecordLinks
+	MaxLinks      int // links per record cap, at most MaxRecordLinks
 }
 
 func (c *Config) setDefaults(now time.Time) error {
