@@ -119,12 +119,15 @@ func (ig *ingress) decideLocked(i int, fr *Frame) {
 		bt.drop(i, DropFilteredSource)
 		return
 	}
-	vid, ok := eth.VLAN()
-	switch {
-	case !ok:
-		bt.drop(i, DropBadVLANTag)
-		return
-	case !ig.vlans.carries(vid):
+	var vid uint16 // Ethernet.VLAN, its untagged case first
+	if tpid := eth.EtherType(); tpid == TPIDDot1Q || tpid == TPIDDot1ad {
+		var ok bool
+		if vid, ok = eth.tagVLAN(tpid); !ok {
+			bt.drop(i, DropBadVLANTag)
+			return
+		}
+	}
+	if !ig.vlans.carries(vid) {
 		bt.drop(i, DropVLANFiltered)
 		return
 	}

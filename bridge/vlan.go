@@ -43,6 +43,11 @@ func (e Ethernet) VLAN() (vid uint16, ok bool) {
 	if tpid != TPIDDot1Q && tpid != TPIDDot1ad {
 		return 0, true
 	}
+	return e.tagVLAN(tpid)
+}
+
+// tagVLAN is VLAN for a frame whose EtherType is the TPID tpid.
+func (e Ethernet) tagVLAN(tpid uint16) (vid uint16, ok bool) {
 	if len(e) < EthernetHeaderLen+vlanTagLen {
 		return 0, false
 	}

@@ -461,3 +461,25 @@ func TestVLANAllocs(t *testing.T) {
 		})
 	}
 }
+
+func TestTaggedSuperframeCrosses(t *testing.T) {
+	X, Y := host(0x10), host(0x20)
+	tb := newTestBridge(t, 3, Config{})
+	tb.SetVLANFilter(tb.ids[peerA], VLANFilter{VIDs: vidSet(100)})
+	tb.SetVLANFilter(tb.ids[peerB], VLANFilter{VIDs: vidSet(101)})
+	// A 64 KiB TCP superframe of VLAN 100 with its virtio-net header, as
+	// a TAP with offloads hands it over: the switch reads the tag, not the
+	// header, and carries both.
+	super := taggedUDPFrame(t, X, Y, 100, 0)
+	super = append(super, make([]byte, 65000)...)
+	var offload [10]byte
+	offload[0], offload[1] = 1, 1 // NEEDS_CSUM, TCPv4
+	tb.Input(tb.ids[tap], []Frame{{Offload: offload, Data: super}})
+	got := tb.ports[peerA].takeFrames()
+	if len(got) != 1 || got[0].Offload != offload || !bytes.Equal(got[0].Data, super) {
+		t.Fatalf("peer A got %d frames; want the superframe with its header", len(got))
+	}
+	if n := len(tb.ports[peerB].takeFrames()); n != 0 {
+		t.Errorf("peer B (VLAN 101) got %d frames", n)
+	}
+}
