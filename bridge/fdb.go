@@ -242,3 +242,17 @@ func (b *Bridge) FDB() []FDBEntry {
 	})
 	return entries
 }
+
+// FDBEntriesByVLAN returns the number of FDB entries per VID (0: untagged),
+// expired entries that Sweep has not removed yet included; VIDs without
+// entries are left out.
+func (b *Bridge) FDBEntriesByVLAN() map[uint16]int {
+	f := &b.fdb
+	counts := make(map[uint16]int)
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for k := range f.entries {
+		counts[k.vid()]++
+	}
+	return counts
+}

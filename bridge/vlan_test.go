@@ -3,6 +3,7 @@ package bridge
 import (
 	"bytes"
 	"encoding/binary"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -155,6 +156,9 @@ func TestIndependentVLANLearning(t *testing.T) {
 	want := []string{"0/" + X.String() + "@tap", "100/" + X.String() + "@peer-a", "101/" + X.String() + "@peer-b"}
 	if got := fdbKeys(tb); !slices.Equal(got, want) {
 		t.Errorf("FDB = %q; want %q", got, want)
+	}
+	if got, want := tb.FDBEntriesByVLAN(), map[uint16]int{0: 1, 100: 1, 101: 1}; !maps.Equal(got, want) {
+		t.Errorf("FDBEntriesByVLAN() = %v; want %v", got, want)
 	}
 	for _, p := range tb.ports {
 		p.take()
