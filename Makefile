@@ -7,7 +7,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/l2wg
 FUZZTIME ?= 30s
 # Tools the network-namespace tests drive. Debian package: command.
-TEST_TOOLS := iputils-ping:ping iperf3:iperf3 wireguard-tools:wg arping:arping nftables:nft tcpdump:tcpdump
+TEST_TOOLS := iputils-ping:ping iperf3:iperf3 wireguard-tools:wg arping:arping nftables:nft tcpdump:tcpdump ethtool:ethtool
 
 .PHONY: all build test unit e2e bench fuzz demo lint fmt-check vet deps clean
 
