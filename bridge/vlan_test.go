@@ -487,3 +487,18 @@ func TestTaggedSuperframeCrosses(t *testing.T) {
 		t.Errorf("peer B (VLAN 101) got %d frames", n)
 	}
 }
+
+func TestFrameKeys(t *testing.T) {
+	f := Ethernet(taggedUDPFrame(t, MAC{0x02, 0x11, 0x22, 0x33, 0x44, 0x55}, MAC{0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa}, 4094, 7))
+	for _, vid := range []uint16{0, 1, 100, 4094} {
+		if got, want := f.srcKey(vid), keyOf(vid, f.Src()); got != want {
+			t.Errorf("srcKey(%d) = %#x; want %#x", vid, got, want)
+		}
+		if got, want := f.dstKey(vid), keyOf(vid, f.Dst()); got != want {
+			t.Errorf("dstKey(%d) = %#x; want %#x", vid, got, want)
+		}
+		if k := f.srcKey(vid); k.vid() != vid || k.mac() != f.Src() {
+			t.Errorf("srcKey(%d) reads back as %d, %v", vid, k.vid(), k.mac())
+		}
+	}
+}
