@@ -3,8 +3,8 @@ package bridge
 import (
 	"bytes"
 	"cmp"
-	"encoding/binary"
 	"context"
+	"encoding/binary"
 	"log/slog"
 	"slices"
 	"sync"
