@@ -122,13 +122,15 @@ func (t *Tunnel) Nudge(p *PeerPort) {
 // Drops counts what the tunnel itself dropped (the switch and reassembly
 // count their own): received packets that are not l2wg's or come from a
 // label no peer has, frames too big to carry, frames offered while closing,
-// and control packets that found the control queue full.
+// control packets that found the control queue full, and frames that found
+// the queue to wireguard-go full.
 type Drops struct {
 	Malformed   uint64 // a received packet whose label header or probe does not parse
 	UnknownPeer uint64 // a source label that no configured peer has
 	TooBig      uint64 // a frame over frag.MaxFrameLen offered to a peer port
 	Closed      uint64 // frames offered while the tunnel was closing
 	Control     uint64 // probes dropped because the control queue was full
+	QueueFull   uint64 // frames dropped because the queue to wireguard-go stayed full, or the peer held its share
 }
 
 // Drops reads the tunnel's drop counters.
@@ -139,5 +141,6 @@ func (t *Tunnel) Drops() Drops {
 		TooBig:      t.vtun.dropsTooBig.Load(),
 		Closed:      t.vtun.dropsClosed.Load(),
 		Control:     t.vtun.dropsCtrl.Load(),
+		QueueFull:   t.vtun.dropsFull.Load(),
 	}
 }
