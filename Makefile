@@ -61,12 +61,14 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-# test: formatting, vet, unit tests with the race detector, fuzz seed corpora,
-# and the end-to-end tests in network namespaces (root). The namespace
+# test: formatting, vet, unit tests with the race detector, again without it
+# the tests it would skip or shrink (zero allocations, the full-size floods and
+# sizes), fuzz seed corpora, and the end-to-end tests in network namespaces (root). The namespace
 # packages run one at a time (-p 1): their measurements (failover gaps, loss
 # over an impaired link) must not compete with each other for two CPUs.
 test: deps fmt-check vet
 	$(GO) test -race -count=1 ./frag/... ./bridge/... ./stp/... ./tunnel/... ./tap/...
+	$(GO) test -count=1 -run 'Alloc|CapFlood|EverySize' ./frag/... ./bridge/... ./stp/... ./tunnel/... ./tap/...
 	$(GO) test -count=1 -timeout 15m -p 1 ./cmd/...
 
 unit: fmt-check vet

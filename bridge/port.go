@@ -33,9 +33,10 @@ type port struct {
 	id      PortID
 	name    string
 	dev     Port
-	state   atomic.Uint32          // stp.PortState
-	filter  atomic.Pointer[macSet] // source addresses denied on ingress
-	removed atomic.Bool            // set by RemovePort before its FDB flush
+	state   atomic.Uint32              // stp.PortState
+	filter  atomic.Pointer[macSet]     // source addresses denied on ingress
+	vlans   atomic.Pointer[vlanFilter] // VLANs carried; nil: all. Set under Bridge.portsMu
+	removed atomic.Bool                // set by RemovePort before its FDB flush
 	storm   stormBucket
 	stats   portCounters
 }
@@ -108,6 +109,9 @@ func (b *Bridge) RemovePort(id PortID) {
 	// FDB write lock, so it either inserts before this flush or not at all.
 	// portsMu is still held, so no new port can take the ID meanwhile.
 	p.removed.Store(true)
+	if p.vlans.Load() != nil {
+		b.vlanFiltered.Add(-1)
+	}
 	b.fdb.flush(id)
 	b.log.Info("port removed", "port", p.name, "id", id)
 }

@@ -70,6 +70,8 @@ type Tunnel struct {
 	rxPool sync.Pool // *rxScratch
 
 	rxMalformed, rxUnknownPeer atomic.Uint64
+	rxUnsolicitedProbe         atomic.Uint64 // probe replies to no outstanding probe (probe.go)
+	rxForeignLabel             atomic.Uint64 // dropped by wireguard-go: a source label the peer does not own (logger.go)
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -121,7 +123,7 @@ func New(cfg Config, sw Switch) (*Tunnel, error) {
 	}
 	t.vtun = newVirtualTUN(cfg.MTU, t.self)
 	t.vtun.receive = t.receive
-	t.dev = device.NewDevice(t.vtun, cfg.Bind, wgLogger(cfg.Logger))
+	t.dev = device.NewDevice(t.vtun, cfg.Bind, wgLogger(cfg.Logger, &t.rxForeignLabel))
 	uapi := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", hex.EncodeToString(cfg.PrivateKey[:]), cfg.ListenPort)
 	if err := t.dev.IpcSet(uapi); err != nil {
 		t.dev.Close()

@@ -297,9 +297,7 @@ func runL2WGConfig(t *testing.T, path string) (stdout, stderr string, code int) 
 func TestE2EKeysInteropWG(t *testing.T) {
 	t.Parallel()
 	l2wgBinary(t)
-	if _, err := exec.LookPath("wg"); err != nil {
-		t.Skip("wg (wireguard-tools) not installed")
-	}
+	needTools(t, "wg")
 	wg := func(stdin string, args ...string) string {
 		t.Helper()
 		cmd := exec.Command("wg", args...)
