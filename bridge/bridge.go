@@ -52,7 +52,8 @@ type Bridge struct {
 	portsMu sync.Mutex                // serializes AddPort and RemovePort
 	ports   atomic.Pointer[portTable] // read lock-free; replaced under portsMu
 
-	fdb fdb
+	fdb          fdb
+	vlanFiltered atomic.Int32 // ports with a VLAN filter; changed under portsMu
 
 	controlMu    sync.Mutex             // serializes control address updates
 	controlAddrs atomic.Pointer[macSet] // replaced under controlMu
