@@ -18,10 +18,7 @@ var _ live = (*Node)(nil)
 
 func (n *Node) setLogLevel(l slog.Level) { n.level.Set(l) }
 
-func (n *Node) setIsolateHost(on bool) {
-	n.isolate.Store(on)
-	n.refreshHostFilter()
-}
+func (n *Node) setIsolateHost(on bool) { n.port.setIsolateHost(on) }
 
 // setListenPort moves WireGuard to another UDP port. wireguard-go closes
 // its sockets before it binds the new port, so a port another socket holds
@@ -74,7 +71,7 @@ func (n *Node) setTAPCost(cost uint32) error {
 	if n.st == nil || n.st.TAPModeInUse() == spanning.TAPEdge {
 		return nil
 	}
-	return n.st.SetPortCost(n.tapID, cost)
+	return n.st.SetPortCost(n.port.id, cost)
 }
 
 // peerPort finds the port of the peer with key.
