@@ -25,9 +25,10 @@
 //	[ver|flags][type][frame ID uint32][offset uint24][total uint24] stream[offset:offset+len]
 //
 // total is the length of the whole stream, offload header included. All
-// fragments but the last carry the same payload size, the largest that fits
-// the chunk size the caller asks for; the receiver does not rely on it and
-// tracks byte ranges instead.
+// fragments but the last carry the same payload size: the stream divided
+// evenly among as few fragments as the caller's chunk size allows, so that
+// datagrams of one size follow each other and UDP GSO/GRO can coalesce them.
+// The receiver does not rely on it and tracks byte ranges instead.
 //
 // # Why our own fragmentation
 //

@@ -72,10 +72,15 @@ func (rt *roundTripper) run(offload *[OffloadLen]byte, frame []byte, o order) bo
 		return false
 	}
 	n := c.Count()
+	if per := rt.maxChunk - FragHeaderLen; n > 1 && n != (stream+per-1)/per {
+		t.Errorf("%d-byte stream at %d: %d fragments, want the fewest, %d", stream, rt.maxChunk, n, (stream+per-1)/per)
+		return false
+	}
 	lens := make([]int, 0, 128)
 	for i := range n {
 		k := c.Next(rt.chunks[i])
-		if k == 0 || k > rt.maxChunk || (i < n-1 && k != rt.maxChunk) {
+		// Equal sizes but the last, which is no longer than the others.
+		if k == 0 || k > rt.maxChunk || (i > 0 && i < n-1 && k != lens[0]) || (i > 0 && k > lens[0]) {
 			t.Errorf("%d-byte frame at %d: chunk %d of %d has %d bytes", len(frame), rt.maxChunk, i, n, k)
 			return false
 		}

@@ -25,7 +25,9 @@ func NewSplitter() *Splitter {
 // otherwise it is copied, and the caller may reuse it at once.
 //
 // A frame whose stream fits in maxChunk-WholeHeaderLen goes whole in one
-// chunk. Longer ones go in fragments of maxChunk bytes but the last. Split
+// chunk. Longer ones go in as few fragments as maxChunk allows, of equal size
+// but the last, which is at most that size (a 1514-byte frame in a 1400-byte
+// chunk goes as two of about 770 bytes, not 1400 and 136). Split
 // returns no chunk (Count() == 0) for a frame shorter than MinFrameLen or
 // longer than MaxFrameLen, and for one that needs fragments while maxChunk is
 // below MinChunk: the far side would drop them.
@@ -51,7 +53,13 @@ func (s *Splitter) Split(offload *[OffloadLen]byte, frame []byte, maxChunk int) 
 		return Chunks{}
 	}
 	c.flags |= FlagFrag
-	c.per = maxChunk - FragHeaderLen
+	// As few fragments as the chunk size allows, all of one size but the
+	// last (which may be a few bytes shorter): wireguard-go's UDP GSO and the
+	// kernel's GRO coalesce runs of equal-size datagrams, and a short tail
+	// fragment after every full one would end each run after two.
+	largest := maxChunk - FragHeaderLen
+	count := (c.total + largest - 1) / largest
+	c.per = max((c.total+count-1)/count, MinFragmentPayload)
 	c.count = (c.total + c.per - 1) / c.per
 	c.left = c.count
 	c.id = s.next.Add(1)

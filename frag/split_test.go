@@ -49,15 +49,16 @@ func TestSplit(t *testing.T) {
 		{"too long", nil, MaxFrameLen + 1, 1420, 0, false, nil, 0},
 		{"shortest", nil, MinFrameLen, 1420, 1, false, []int{2 + 14}, 0x10},
 		{"fits exactly", nil, 1418, 1420, 1, false, []int{1420}, 0x10},
-		{"one byte over", nil, 1419, 1420, 2, true, []int{1420, 12 + 11}, 0x11},
+		{"one byte over", nil, 1419, 1420, 2, true, []int{12 + 710, 12 + 709}, 0x11},
 		{"zero offload is none", &[OffloadLen]byte{}, 1418, 1420, 1, false, []int{1420}, 0x10},
 		{"offload fits exactly", off, 1408, 1420, 1, false, []int{1420}, 0x12},
-		{"offload one over", off, 1409, 1420, 2, true, []int{1420, 12 + 11}, 0x13},
-		{"1514 at 1392", nil, 1514, 1392, 2, true, []int{1392, 12 + 134}, 0x11},
+		{"offload one over", off, 1409, 1420, 2, true, []int{12 + 710, 12 + 709}, 0x13},
+		{"1514 at 1392", nil, 1514, 1392, 2, true, []int{12 + 757, 12 + 757}, 0x11},
 		{"superframe at 1392", nil, MaxFrameLen, 1392, 48, true, nil, 0x11},
 		{"whole below MinChunk", nil, 60, 62, 1, false, []int{62}, 0x10},
 		{"fragments below MinChunk", nil, 100, MinChunk - 1, 0, false, nil, 0},
 		{"fragments at MinChunk", nil, 100, MinChunk, 2, true, []int{MinChunk, 12 + 36}, 0x11},
+		{"no fragment but the last under MinFragmentPayload", nil, 75, MinChunk, 2, true, []int{MinChunk, 12 + 11}, 0x11},
 	}
 	s := NewSplitter()
 	for _, tt := range tests {
@@ -96,13 +97,18 @@ func TestSplit(t *testing.T) {
 
 // TestSplitFragments checks every fragment's header and payload against the
 // stream: same ID, offsets that tile it, the same payload size for all but
-// the last.
+// the last (the stream spread evenly over the fewest fragments).
 func TestSplitFragments(t *testing.T) {
 	off := [OffloadLen]byte{0xa, 0xb, 0xc, 0xd, 0xe, 0xf, 1, 2, 3, 4}
 	frame := randomBytes(1, MaxFrameLen)
 	stream := append(off[:], frame...)
 	s := NewSplitter()
 	c := s.Split(&off, frame, 576)
+	// The fewest fragments of 576 bytes at most, the stream spread evenly.
+	per := (len(stream) + c.Count() - 1) / c.Count()
+	if largest := 576 - FragHeaderLen; c.Count() != (len(stream)+largest-1)/largest {
+		t.Fatalf("%d fragments, want %d", c.Count(), (len(stream)+largest-1)/largest)
+	}
 	buf := make([]byte, 576)
 	next := 0
 	for i := 0; ; i++ {
@@ -119,8 +125,8 @@ func TestSplitFragments(t *testing.T) {
 			t.Fatalf("chunk %d: ID %#x, want %#x", i, h.id, c.ID())
 		case h.offset != next || h.total != len(stream):
 			t.Fatalf("chunk %d: offset %d total %d, want %d %d", i, h.offset, h.total, next, len(stream))
-		case c.Remaining() > 0 && n != 576:
-			t.Fatalf("chunk %d of %d: %d bytes, want 576", i, c.Count(), n)
+		case c.Remaining() > 0 && n != FragHeaderLen+per:
+			t.Fatalf("chunk %d of %d: %d bytes, want %d", i, c.Count(), n, FragHeaderLen+per)
 		case !bytes.Equal(payload, stream[h.offset:h.offset+len(payload)]):
 			t.Fatalf("chunk %d: payload differs from the stream", i)
 		}

@@ -182,7 +182,7 @@ func TestTunnelCarriesFramesBothWays(t *testing.T) {
 }
 
 func TestTunnelKeepsOrderInABurst(t *testing.T) {
-	_, b, swA, swB := pair(t, DefaultMTU)
+	a, b, swA, swB := pair(t, DefaultMTU)
 	const n = 2000
 	sent := make([][]byte, n)
 	for i := range sent {
@@ -205,7 +205,7 @@ func TestTunnelKeepsOrderInABurst(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			st := b.ReassemblyStats()
-			t.Fatalf("only %d of %d frames arrived; reassembly %+v", i, n, st)
+			t.Fatalf("only %d of %d frames arrived; reassembly %+v; sender drops %+v", i, n, st, a.Drops())
 		}
 	}
 }
@@ -283,7 +283,11 @@ func TestStatusReportsHandshakeAndBytes(t *testing.T) {
 		t.Fatalf("before any traffic: %+v", st)
 	}
 	swA.port(0).WriteFrames([]bridge.Frame{{Data: ethFrame(t, 1514, 0)}})
-	<-swB.frames
+	select {
+	case <-swB.frames:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the frame did not arrive within 10s")
+	}
 	st, _ = a.Status()
 	p := st.Peers[0]
 	if !p.Live(time.Now()) || p.TxBytes < 1514 || p.RxBytes == 0 || p.Endpoint == "" {
