@@ -7,14 +7,14 @@ import (
 	"github.com/l2wg/l2wg/bridge/mesh"
 )
 
-// meshFDB is the mesh port's address table: which node each address behind
-// the mesh was last seen behind (the ingress node of its frames), and when.
+// meshFDB is the mesh port's address table: which node each address (in
+// each VLAN, keyed as the switch's FDB) behind the mesh was last seen behind (the ingress node of its frames), and when.
 // The switch's own FDB says "on the mesh port"; this says where in the mesh.
 // It ages with the switch's ageing time and holds at most the switch's
 // limit of entries.
 type meshFDB struct {
 	mu      sync.RWMutex // protects entries and every entry's node
-	entries map[macKey]*meshEntry
+	entries map[fdbKey]*meshEntry
 	limit   int
 }
 
@@ -24,14 +24,14 @@ type meshEntry struct {
 }
 
 func (f *meshFDB) init(limit int) {
-	f.entries = map[macKey]*meshEntry{}
+	f.entries = map[fdbKey]*meshEntry{}
 	f.limit = limit
 }
 
-func (f *meshFDB) lookup(m MAC, now, ageing int64) (mesh.NodeID, bool) {
+func (f *meshFDB) lookup(k fdbKey, now, ageing int64) (mesh.NodeID, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	e := f.entries[m.key()]
+	e := f.entries[k]
 	if e == nil || expired(e.updated.Load(), now, ageing) {
 		return 0, false
 	}
@@ -40,8 +40,7 @@ func (f *meshFDB) lookup(m MAC, now, ageing int64) (mesh.NodeID, bool) {
 
 // learn refreshes under the read lock and takes the write lock only for a
 // new or moved address, as the switch's FDB does.
-func (f *meshFDB) learn(m MAC, node mesh.NodeID, now int64) {
-	k := m.key()
+func (f *meshFDB) learn(k fdbKey, node mesh.NodeID, now int64) {
 	f.mu.RLock()
 	e := f.entries[k]
 	if e != nil && e.node == node {

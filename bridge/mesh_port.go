@@ -110,9 +110,10 @@ func (mp *MeshPort) SetTable(t *mesh.Table) {
 // Table returns the table in use; nil before the first SetTable.
 func (mp *MeshPort) Table() *mesh.Table { return mp.table.Load() }
 
-// AddressNode returns the node that address m was learned behind.
-func (mp *MeshPort) AddressNode(m MAC) (mesh.NodeID, bool) {
-	return mp.addrs.lookup(m, mp.b.now(), mp.b.fdb.ageing.Load())
+// AddressNode returns the node that address m of VLAN vid (0: untagged)
+// was learned behind.
+func (mp *MeshPort) AddressNode(vid uint16, m MAC) (mesh.NodeID, bool) {
+	return mp.addrs.lookup(keyOf(vid, m), mp.b.now(), mp.b.fdb.ageing.Load())
 }
 
 // WriteFrames is the switch handing frames to the mesh: they go out with a
@@ -131,8 +132,9 @@ func (mp *MeshPort) WriteFrames(frames []Frame) {
 		fr := &frames[i]
 		h := mesh.Header{Ingress: mp.self}
 		var one mesh.Port
-		dst := Dst(fr.Data)
-		if egress, ok := mp.addrs.lookup(dst, now, ageing); ok && !dst.IsMulticast() {
+		eth := Ethernet(fr.Data)
+		vid, okVLAN := eth.VLAN()
+		if egress, ok := mp.addrs.lookup(eth.dstKey(vid), now, ageing); ok && okVLAN && !eth.Dst().IsMulticast() {
 			if p, limit, ok := t.NextHop(egress); ok {
 				h.Egress, h.HopLimit, one = egress, limit, p
 			}
@@ -228,9 +230,11 @@ func (mp *MeshPort) InputFromLink(from mesh.Port, frames []Frame) {
 
 // learn records that the source of frame was seen behind node ingress.
 func (mp *MeshPort) learn(frame []byte, ingress mesh.NodeID, now int64) {
-	src := Src(frame)
-	if src.IsMulticast() || src.IsZero() {
+	eth := Ethernet(frame)
+	src := eth.Src()
+	vid, ok := eth.VLAN()
+	if src.IsMulticast() || src.IsZero() || !ok {
 		return // the switch drops and counts it
 	}
-	mp.addrs.learn(src, ingress, now)
+	mp.addrs.learn(eth.srcKey(vid), ingress, now)
 }

@@ -302,12 +302,12 @@ func TestMeshFlushOnNodeLeave(t *testing.T) {
 	n := fiveSitesMesh(t)
 	n.fromVM("pi0", ethFrame(broadcastMAC, vmMAC(4), "arp"))
 	vorke := n.nodes[n.idx("vorke")]
-	if node, ok := vorke.mp.AddressNode(vmMAC(4)); !ok || node != n.nodes[n.idx("pi0")].m.ID() {
+	if node, ok := vorke.mp.AddressNode(0, vmMAC(4)); !ok || node != n.nodes[n.idx("pi0")].m.ID() {
 		t.Fatalf("vorke learned vm-pi0 behind %v %v", node, ok)
 	}
 	n.kill("rho") // pi0's only neighbour: pi0 leaves everyone's graph
 	n.converge()
-	if _, ok := vorke.mp.AddressNode(vmMAC(4)); ok {
+	if _, ok := vorke.mp.AddressNode(0, vmMAC(4)); ok {
 		t.Fatal("vm-pi0 still learned behind pi0, which left the graph")
 	}
 	// The others still reach each other.
