@@ -95,43 +95,11 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 	if err != nil {
 		return n, err
 	}
-	n.br = bridge.New(bridge.Config{
-		AgeingTime: cfg.AgeingTime,
-		MaxEntries: cfg.MaxFDBEntries,
-		Logger:     log,
-	})
-
 	pub := tunnel.PublicKey(cfg.PrivateKey)
-	n.tap, err = tap.Open(tap.Config{
-		Name:       cfg.TAPName,
-		MTU:        cfg.TAPMTU,
-		MAC:        tapMAC(pub),
-		Persistent: cfg.TAPPersistent,
-		Bridge:     cfg.TAPBridge,
-		Offload:    cfg.TAPOffload,
-	})
-	if err != nil {
+	if err := n.openSwitch(pub); err != nil {
 		return n, err
 	}
-	n.port = &tapPort{dev: n.tap, log: log, br: n.br}
-	n.port.isolate.Store(cfg.IsolateHost)
-	n.port.id = n.capture.Wrap(n.br).AddPort(n.tap.Name(), n.port)
-	n.setStormLimit(cfg.StormLimit)
-	n.port.refreshHostFilter()
-
-	n.tun, err = tunnel.New(tunnel.Config{
-		PrivateKey: cfg.PrivateKey,
-		ListenPort: cfg.ListenPort,
-		MTU:        cfg.TunnelMTU,
-		Reassembly: frag.Config{
-			Timeout:         cfg.ReassemblyTimeout,
-			MaxBytesPerPeer: cfg.ReassemblyPeerBytes,
-			MaxBytesTotal:   cfg.ReassemblyTotalBytes,
-		},
-		Logger:        log,
-		ProbeInterval: cfg.ProbeInterval,
-	}, n.capture.Wrap(peerSwitch{n.br, cfg.STP.Enabled, &n.storm}))
-	if err != nil {
+	if err := n.openTunnel(); err != nil {
 		return n, err
 	}
 	var peers []*tunnel.PeerPort
@@ -177,6 +145,57 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 	}
 	systemd.Notify("READY=1") // Type=notify: the switch is up
 	return n, nil
+}
+
+// openSwitch builds the switch and opens the TAP as its first port.
+func (n *Node) openSwitch(pub [32]byte) error {
+	cfg := n.cfg
+	n.br = bridge.New(bridge.Config{
+		AgeingTime: cfg.AgeingTime,
+		MaxEntries: cfg.MaxFDBEntries,
+		Logger:     n.log,
+	})
+	dev, err := tap.Open(tap.Config{
+		Name:       cfg.TAPName,
+		MTU:        cfg.TAPMTU,
+		MAC:        tapMAC(pub),
+		Persistent: cfg.TAPPersistent,
+		Bridge:     cfg.TAPBridge,
+		Offload:    cfg.TAPOffload,
+	})
+	if err != nil {
+		return err
+	}
+	n.tap = dev
+	n.port = &tapPort{dev: n.tap, log: n.log, br: n.br}
+	n.port.isolate.Store(cfg.IsolateHost)
+	n.port.id = n.capture.Wrap(n.br).AddPort(n.tap.Name(), n.port)
+	n.setStormLimit(cfg.StormLimit)
+	n.port.refreshHostFilter()
+	return nil
+}
+
+// openTunnel makes the WireGuard device, its peers to come being ports of
+// the switch behind the capture's tap points.
+func (n *Node) openTunnel() error {
+	cfg := n.cfg
+	tun, err := tunnel.New(tunnel.Config{
+		PrivateKey: cfg.PrivateKey,
+		ListenPort: cfg.ListenPort,
+		MTU:        cfg.TunnelMTU,
+		Reassembly: frag.Config{
+			Timeout:         cfg.ReassemblyTimeout,
+			MaxBytesPerPeer: cfg.ReassemblyPeerBytes,
+			MaxBytesTotal:   cfg.ReassemblyTotalBytes,
+		},
+		Logger:        n.log,
+		ProbeInterval: cfg.ProbeInterval,
+	}, n.capture.Wrap(peerSwitch{n.br, cfg.STP.Enabled, &n.storm}))
+	if err != nil {
+		return err
+	}
+	n.tun = tun
+	return nil
 }
 
 // startSpanningTree puts the TAP and every peer port under the spanning
