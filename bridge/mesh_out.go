@@ -76,7 +76,7 @@ func (ob *meshOut) send(links *meshLinks, st *meshCounters) {
 
 // meshCounters count what the mesh port did with frames.
 type meshCounters struct {
-	sent, transit                                      atomic.Uint64
+	sent, transit, controlIn, controlOut               atomic.Uint64
 	hopLimit, reversePath, noRoute, noTable, malformed atomic.Uint64
 }
 
@@ -91,6 +91,8 @@ type MeshStats struct {
 	NoRoute     uint64 // dropped: no next hop (egress unreachable, link gone), or a tree with no branch
 	NoTable     uint64 // dropped: no table yet
 	Malformed   uint64 // dropped: bad mesh header
+	ControlIn   uint64 // control messages received
+	ControlOut  uint64 // control messages sent
 	Addresses   int    // addresses learned behind other nodes
 }
 
@@ -99,5 +101,5 @@ func (mp *MeshPort) Stats() MeshStats {
 	c := &mp.stats
 	return MeshStats{Sent: c.sent.Load(), Transit: c.transit.Load(), HopLimit: c.hopLimit.Load(),
 		ReversePath: c.reversePath.Load(), NoRoute: c.noRoute.Load(), NoTable: c.noTable.Load(),
-		Malformed: c.malformed.Load(), Addresses: mp.addrs.len()}
+		Malformed: c.malformed.Load(), ControlIn: c.controlIn.Load(), ControlOut: c.controlOut.Load(), Addresses: mp.addrs.len()}
 }

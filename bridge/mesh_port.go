@@ -44,8 +44,9 @@ type MeshPort struct {
 	// serializes AddLink and RemoveLink
 	linksMu sync.Mutex
 
-	addrs meshFDB
-	stats meshCounters
+	addrs   meshFDB
+	stats   meshCounters
+	control atomic.Pointer[func(from mesh.Port, msg []byte)]
 }
 
 // meshLinks is an immutable array of links indexed by mesh.Port.
@@ -116,6 +117,29 @@ func (mp *MeshPort) AddressNode(vid uint16, m MAC) (mesh.NodeID, bool) {
 	return mp.addrs.lookup(keyOf(vid, m), mp.b.now(), mp.b.fdb.ageing.Load())
 }
 
+// SetControlHandler sets the function that gets the control messages (for
+// mesh.Machine.Receive) that come in on links. It runs on the goroutine that
+// called InputFromLink and must not retain msg.
+func (mp *MeshPort) SetControlHandler(h func(from mesh.Port, msg []byte)) {
+	mp.control.Store(&h)
+}
+
+// SendControl sends a control message (a mesh.Action Send) to the
+// neighbour on link p, behind a control header, through the link's
+// fragmentation like any frame.
+func (mp *MeshPort) SendControl(p mesh.Port, msg []byte) {
+	dev := mp.links.Load().get(p)
+	if dev == nil {
+		return
+	}
+	b := make([]byte, mesh.HeaderLen+len(msg))
+	h := mesh.Header{Control: true, HopLimit: 1, Ingress: mp.self}
+	h.Put(b)
+	copy(b[mesh.HeaderLen:], msg)
+	dev.WriteFrames([]Frame{{Data: b}})
+	mp.stats.add(&mp.stats.controlOut, 1)
+}
+
 // WriteFrames is the switch handing frames to the mesh: they go out with a
 // header (see MeshPort). It implements Port.
 func (mp *MeshPort) WriteFrames(frames []Frame) {
@@ -161,8 +185,7 @@ func (mp *MeshPort) WriteFrames(frames []Frame) {
 func (mp *MeshPort) InputFromLink(from mesh.Port, frames []Frame) {
 	t := mp.table.Load()
 	if t == nil {
-		mp.stats.add(&mp.stats.noTable, len(frames))
-		return
+		t = mesh.EmptyTable(mp.self) // control messages still count
 	}
 	links := mp.links.Load()
 	ob := getMeshOut()
@@ -171,6 +194,13 @@ func (mp *MeshPort) InputFromLink(from mesh.Port, frames []Frame) {
 	for i := range frames {
 		fr := &frames[i]
 		h, err := mesh.DecodeHeader(fr.Data)
+		if err == nil && h.Control {
+			mp.stats.add(&mp.stats.controlIn, 1)
+			if c := mp.control.Load(); c != nil {
+				(*c)(from, fr.Data[mesh.HeaderLen:])
+			}
+			continue
+		}
 		if err != nil || len(fr.Data) < mesh.HeaderLen+EthernetHeaderLen {
 			mp.stats.add(&mp.stats.malformed, 1)
 			continue

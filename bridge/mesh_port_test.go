@@ -68,6 +68,9 @@ func newMeshNet(t *testing.T, names ...string) *meshNet {
 		nd.b = New(Config{Clock: n.clock, Logger: discardLogger()})
 		nd.tapID = nd.b.AddPort("tap", nd.tap)
 		nd.mp = nd.b.AttachMesh(m.ID())
+		nd.mp.SetControlHandler(func(from mesh.Port, msg []byte) {
+			n.control(i, nd.m.Receive(from, msg, n.clock.Now()))
+		})
 		n.nodes = append(n.nodes, nd)
 	}
 	return n
@@ -94,6 +97,7 @@ func (n *meshNet) link(a, b string, cost uint32) {
 	nb.mp.AddLink(pb, &linkDev{n, ib, ia})
 	n.control(ia, na.m.AdjacencyUp(pa, nb.key, cost, n.clock.Now()))
 	n.control(ib, nb.m.AdjacencyUp(pb, na.key, cost, n.clock.Now()))
+	n.pump()
 }
 
 // kill stops node name: its neighbours see their adjacencies go down.
@@ -107,16 +111,13 @@ func (n *meshNet) kill(name string) {
 	}
 }
 
-// control carries out a machine's actions: messages are delivered at once
-// (recursively), tables installed in the mesh port.
+// control carries out a machine's actions: messages go over the links as
+// control frames (delivered by pump), tables into the mesh port.
 func (n *meshNet) control(i int, acts []mesh.Action) {
 	for _, a := range acts {
 		switch a.Kind {
 		case mesh.Send:
-			j := n.nodes[i].peer[a.Port]
-			if to := n.nodes[j]; !to.dead {
-				n.control(j, to.m.Receive(to.port[i], a.Msg, n.clock.Now()))
-			}
+			n.nodes[i].mp.SendControl(a.Port, a.Msg)
 		case mesh.TablesChanged:
 			n.nodes[i].mp.SetTable(a.Table)
 		}
@@ -133,14 +134,16 @@ func (n *meshNet) converge() {
 				n.control(i, nd.m.Tick(n.clock.Now()))
 			}
 		}
+		n.pump()
 	}
+	clear(n.used)
 }
 
 // pump delivers the frames on the wire until none is left.
 func (n *meshNet) pump() {
 	for steps := 0; len(n.wire) > 0; steps++ {
-		if steps > 10000 {
-			n.t.Fatal("frames still circulating after 10000 deliveries")
+		if steps > 100000 {
+			n.t.Fatal("frames still circulating after 100000 deliveries")
 		}
 		d := n.wire[0]
 		n.wire = n.wire[1:]
@@ -252,7 +255,7 @@ func TestMeshForwarding(t *testing.T) {
 			}
 		}
 	}
-	if st := n.nodes[n.idx("rho")].mp.Stats(); st.Transit == 0 || st.HopLimit != 0 || st.ReversePath != 0 {
+	if st := n.nodes[n.idx("rho")].mp.Stats(); st.Transit == 0 || st.HopLimit != 0 || st.ReversePath != 0 || st.ControlIn == 0 {
 		t.Errorf("rho's mesh counters: %+v", st)
 	}
 }
