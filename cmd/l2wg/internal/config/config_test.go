@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/l2wg/l2wg/bridge"
+	"github.com/l2wg/l2wg/tunnel"
 )
 
 const (
@@ -51,13 +54,13 @@ persistent_keepalive = 25
 public_key = "`+testPubB+`"
 endpoint = "hv3.example.net:51820"
 `)
-	cfg, err := loadConfig(path)
+	cfg, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.ListenPort != 51821 || cfg.TAPName != "vms0" || cfg.TAPMTU != 1500 || cfg.TAPBridge != "br0" ||
 		!cfg.TAPPersistent || !cfg.TAPOffload || !cfg.IsolateHost || cfg.TunnelMTU != 1420 ||
-		cfg.AgeingTime != 120*time.Second || cfg.MaxFDBEntries != defaultMaxFDBEntries {
+		cfg.AgeingTime != 120*time.Second || cfg.MaxFDBEntries != bridge.DefaultMaxEntries {
 		t.Errorf("unexpected config: %+v", cfg)
 	}
 	if len(cfg.Peers) != 2 || cfg.Peers[0].Name != "hv2" || cfg.Peers[0].PersistentKeepalive != 25*time.Second ||
@@ -96,7 +99,7 @@ func TestConfigErrorsNameFileLineAndField(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			path := writeConfig(t, c.toml)
-			_, err := loadConfig(path)
+			_, err := Load(path)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -109,11 +112,11 @@ func TestConfigErrorsNameFileLineAndField(t *testing.T) {
 }
 
 func mustPub(priv string) string {
-	var out strings.Builder
-	if err := cmdPubkey(strings.NewReader(priv), &out); err != nil {
+	key, err := ParseKey(priv)
+	if err != nil {
 		panic(err)
 	}
-	return strings.TrimSpace(out.String())
+	return EncodeKey(tunnel.PublicKey(key))
 }
 
 // FuzzParseConfig: no input panics; an accepted config is within its ranges.
@@ -127,7 +130,7 @@ func FuzzParseConfig(f *testing.F) {
 	}
 	path := filepath.Join(dir, "node.toml")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := parseConfig(path, data)
+		cfg, err := Parse(path, data)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), path) {
 				t.Fatalf("error does not name the file: %v", err)
@@ -140,12 +143,8 @@ func FuzzParseConfig(f *testing.F) {
 	})
 }
 
-func TestGenkeyPubkey(t *testing.T) {
-	var priv strings.Builder
-	if err := cmdGenkey(&priv, &strings.Builder{}); err != nil {
-		t.Fatal(err)
-	}
-	key, err := parseKey(priv.String())
+func TestNewPrivateKey(t *testing.T) {
+	key, err := NewPrivateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +155,96 @@ func TestGenkeyPubkey(t *testing.T) {
 	if got := mustPub("dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo="); got != "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=" {
 		t.Errorf("pubkey of the RFC 7748 vector = %s", got)
 	}
-	if err := cmdPubkey(strings.NewReader("not a key\n"), &strings.Builder{}); err == nil {
-		t.Error("pubkey accepted garbage")
+	kp, err := NewKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mustPub(kp.Private); got != kp.Public {
+		t.Errorf("key pair's public key %s, want %s", kp.Public, got)
+	}
+}
+
+func TestPeerCostConfig(t *testing.T) {
+	base := "private_key_file = \"node.key\"\n[[peer]]\npublic_key = \"" + testPubA + "\"\n"
+	for _, c := range []struct {
+		line string
+		want uint32
+		err  string
+	}{
+		{"", CostAuto, ""},
+		{"cost = \"auto\"\n", CostAuto, ""},
+		{"cost = 250\n", 250, ""},
+		{"cost = 0\n", 0, ":4: peer[1].cost: 0: must be \"auto\" or a number between 1 and 200000000"},
+		{"cost = \"cheap\"\n", 0, ":4: peer[1].cost: \"cheap\": must be \"auto\""},
+	} {
+		path := writeConfig(t, base+c.line)
+		cfg, err := Load(path)
+		switch {
+		case c.err != "":
+			if err == nil || !strings.Contains(err.Error(), path+c.err) {
+				t.Errorf("%q: error %v, want %s%s", c.line, err, path, c.err)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", c.line, err)
+		case cfg.Peers[0].Cost != c.want:
+			t.Errorf("%q: cost %d, want %d", c.line, cfg.Peers[0].Cost, c.want)
+		}
+	}
+}
+func TestCheckListenAddr(t *testing.T) {
+	cases := []struct {
+		addr string
+		ok   bool
+	}{
+		{"127.0.0.1:9586", true},
+		{"[::1]:9586", true},
+		{":9586", true},
+		{"localhost:9586", true},
+		{"127.0.0.1", false},
+		{"127.0.0.1:0", false},
+		{"127.0.0.1:http", false},
+		{"127.0.0.1:70000", false},
+		{"bad host!:9586", false},
+	}
+	for _, c := range cases {
+		if err := CheckListenAddr(c.addr); (err == nil) != c.ok {
+			t.Errorf("CheckListenAddr(%q) = %v; want ok %v", c.addr, err, c.ok)
+		}
+	}
+	path := writeConfig(t, "private_key_file = \"node.key\"\nmetrics_listen = \"127.0.0.1:9586\"\n")
+	cfg, err := Load(path)
+	if err != nil || cfg.MetricsListen != "127.0.0.1:9586" {
+		t.Fatalf("metrics_listen = \"127.0.0.1:9586\": %+v, %v", cfg, err)
+	}
+	if cfg, err := Load(writeConfig(t, "private_key_file = \"node.key\"\n")); err != nil || cfg.MetricsListen != "" {
+		t.Fatalf("no metrics_listen: %q, %v; want off", cfg.MetricsListen, err)
+	}
+}
+
+// A private key file that group or others may read is warned about, with
+// its path and mode; a 0600 one is not.
+func TestKeyFileModeWarning(t *testing.T) {
+	path := writeConfig(t, "private_key_file = \"node.key\"\n")
+	key := filepath.Join(filepath.Dir(path), "node.key")
+	for _, c := range []struct {
+		mode os.FileMode
+		want string
+	}{
+		{0o600, ""},
+		{0o640, key + " has mode 0640: its group may read it"},
+		{0o644, key + " has mode 0644: its group and others may read it"},
+		{0o604, key + " has mode 0604: others may read it"},
+	} {
+		if err := os.Chmod(key, c.mode); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(cfg.Warnings(), "\n")
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("mode %04o: warnings %q; want %q", c.mode, got, c.want)
+		}
 	}
 }

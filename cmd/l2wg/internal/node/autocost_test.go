@@ -1,7 +1,6 @@
-package main
+package node
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
@@ -38,34 +37,6 @@ func TestCostShouldMoveOnlyOnRealChange(t *testing.T) {
 	} {
 		if got := costShouldMove(c.cur, c.want); got != c.move {
 			t.Errorf("costShouldMove(%d, %d) = %v, want %v", c.cur, c.want, got, c.move)
-		}
-	}
-}
-
-func TestPeerCostConfig(t *testing.T) {
-	base := "private_key_file = \"node.key\"\n[[peer]]\npublic_key = \"" + testPubA + "\"\n"
-	for _, c := range []struct {
-		line string
-		want uint32
-		err  string
-	}{
-		{"", costAuto, ""},
-		{"cost = \"auto\"\n", costAuto, ""},
-		{"cost = 250\n", 250, ""},
-		{"cost = 0\n", 0, ":4: peer[1].cost: 0: must be \"auto\" or a number between 1 and 200000000"},
-		{"cost = \"cheap\"\n", 0, ":4: peer[1].cost: \"cheap\": must be \"auto\""},
-	} {
-		path := writeConfig(t, base+c.line)
-		cfg, err := loadConfig(path)
-		switch {
-		case c.err != "":
-			if err == nil || !strings.Contains(err.Error(), path+c.err) {
-				t.Errorf("%q: error %v, want %s%s", c.line, err, path, c.err)
-			}
-		case err != nil:
-			t.Errorf("%q: %v", c.line, err)
-		case cfg.PeerCosts[0] != c.want:
-			t.Errorf("%q: cost %d, want %d", c.line, cfg.PeerCosts[0], c.want)
 		}
 	}
 }

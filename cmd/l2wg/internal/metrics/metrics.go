@@ -1,4 +1,6 @@
-package main
+// Package metrics serves Prometheus metrics on metrics_listen (off by
+// default).
+package metrics
 
 import (
 	"context"
@@ -7,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/l2wg/l2wg/bridge"
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/control"
 	"github.com/l2wg/l2wg/frag"
 	"github.com/l2wg/l2wg/stp"
 	"github.com/l2wg/l2wg/tunnel"
@@ -27,41 +29,25 @@ import (
 // nothing per frame. Every metric is named l2wg_*; the Go runtime's go_* and
 // the process's process_* come with them.
 
-// metricsSnapshot is everything /metrics reports, read at scrape time.
-type metricsSnapshot struct {
+// Snapshot is everything /metrics reports, read at scrape time.
+type Snapshot struct {
 	TAP        string
 	Ports      []bridge.PortInfo
 	Switch     bridge.Stats
 	Peers      []tunnel.PeerStatus
 	Reassembly frag.Stats
 	Tunnel     tunnel.Drops
-	STP        *showSTP // nil when the spanning tree is off
+	STP        *control.STP // nil when the spanning tree is off
 	Now        time.Time
-}
-
-// metricsSnapshot reads the node's state for one scrape.
-func (n *node) metricsSnapshot() metricsSnapshot {
-	s := metricsSnapshot{
-		TAP:        n.tap.Name(),
-		Ports:      n.br.Ports(),
-		Switch:     n.br.Stats(),
-		Reassembly: n.tun.ReassemblyStats(),
-		Tunnel:     n.tun.Drops(),
-		STP:        n.stpStatus(),
-		Now:        time.Now(),
-	}
-	if ts, err := n.tun.Status(); err == nil {
-		s.Peers = ts.Peers
-	}
-	return s
 }
 
 // portStates are the states l2wg_port_state enumerates, one series each.
 var portStates = []stp.PortState{stp.Disabled, stp.Blocking, stp.Discarding, stp.Listening, stp.Learning, stp.Forwarding}
 
-// metricsCollector turns a metricsSnapshot into Prometheus metrics.
-type metricsCollector struct {
-	snapshot func() metricsSnapshot
+// Collector turns a Snapshot into Prometheus metrics.
+type Collector struct {
+	version  string
+	snapshot func() Snapshot
 
 	info                                     *prometheus.Desc
 	portRxFrames, portRxBytes                *prometheus.Desc
@@ -81,11 +67,12 @@ type metricsCollector struct {
 	peerTxBytes                              *prometheus.Desc
 }
 
-func newMetricsCollector(snapshot func() metricsSnapshot) *metricsCollector {
+func NewCollector(version string, snapshot func() Snapshot) *Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("l2wg_"+name, help, labels, nil)
 	}
-	return &metricsCollector{
+	return &Collector{
+		version:  version,
 		snapshot: snapshot,
 		info:     d("info", "Always 1; labels name the TAP and the l2wg version.", "tap", "version"),
 
@@ -129,7 +116,7 @@ func newMetricsCollector(snapshot func() metricsSnapshot) *metricsCollector {
 }
 
 // Describe implements prometheus.Collector.
-func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.info, c.portRxFrames, c.portRxBytes, c.portTxFrames, c.portTxBytes, c.portDrops, c.portState,
 		c.switchDrops, c.fdbEntries, c.fdbLimit, c.stationMoves,
@@ -143,23 +130,17 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect implements prometheus.Collector: one snapshot per scrape.
-func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.snapshot()
-	e := metricsEmitter{ch}
-	e.gauge(c.info, 1, s.TAP, version)
+	e := emitter{ch}
+	e.gauge(c.info, 1, s.TAP, c.version)
 	c.collectSwitch(e, s)
 	if s.STP != nil {
 		c.collectSTP(e, s.STP)
 	}
 	c.collectReassembly(e, s.Reassembly)
-	for _, d := range []struct {
-		reason string
-		n      uint64
-	}{
-		{"malformed", s.Tunnel.Malformed}, {"unknown-peer", s.Tunnel.UnknownPeer}, {"too-big", s.Tunnel.TooBig},
-		{"closed", s.Tunnel.Closed}, {"control-queue-full", s.Tunnel.Control},
-	} {
-		e.counter(c.tunnelDrops, d.n, d.reason)
+	for _, d := range control.TunnelDropCounts(s.Tunnel) {
+		e.counter(c.tunnelDrops, d.N, d.Reason)
 	}
 	if s.STP != nil {
 		e.counter(c.stpBPDUDrops, s.STP.BPDUsIgnored, "ignored")
@@ -168,18 +149,18 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collectPeers(e, s.Peers, s.Now)
 }
 
-// metricsEmitter sends constant metrics made from snapshot values.
-type metricsEmitter struct{ ch chan<- prometheus.Metric }
+// emitter sends constant metrics made from snapshot values.
+type emitter struct{ ch chan<- prometheus.Metric }
 
-func (e metricsEmitter) counter(d *prometheus.Desc, v uint64, labels ...string) {
+func (e emitter) counter(d *prometheus.Desc, v uint64, labels ...string) {
 	e.ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 }
 
-func (e metricsEmitter) gauge(d *prometheus.Desc, v float64, labels ...string) {
+func (e emitter) gauge(d *prometheus.Desc, v float64, labels ...string) {
 	e.ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 }
 
-func (c *metricsCollector) collectSwitch(e metricsEmitter, s metricsSnapshot) {
+func (c *Collector) collectSwitch(e emitter, s Snapshot) {
 	names := portLabels(s.Ports)
 	for i, p := range s.Ports {
 		name := names[i]
@@ -202,7 +183,7 @@ func (c *metricsCollector) collectSwitch(e metricsEmitter, s metricsSnapshot) {
 	e.counter(c.stationMoves, s.Switch.StationMoves)
 }
 
-func (c *metricsCollector) collectSTP(e metricsEmitter, t *showSTP) {
+func (c *Collector) collectSTP(e emitter, t *control.STP) {
 	e.gauge(c.stpRoot, boolValue(t.IsRoot))
 	e.gauge(c.stpRootCost, float64(t.RootPathCost))
 	e.gauge(c.stpTC, boolValue(t.TopologyChange))
@@ -220,7 +201,7 @@ func (c *metricsCollector) collectSTP(e metricsEmitter, t *showSTP) {
 	}
 }
 
-func (c *metricsCollector) collectReassembly(e metricsEmitter, r frag.Stats) {
+func (c *Collector) collectReassembly(e emitter, r frag.Stats) {
 	e.gauge(c.reasmInProgress, float64(r.InProgress))
 	e.gauge(c.reasmBytesHeld, float64(r.BytesHeld))
 	e.counter(c.reasmFrames, r.Whole, "whole")
@@ -238,7 +219,7 @@ func (c *metricsCollector) collectReassembly(e metricsEmitter, r frag.Stats) {
 	}
 }
 
-func (c *metricsCollector) collectPeers(e metricsEmitter, peers []tunnel.PeerStatus, now time.Time) {
+func (c *Collector) collectPeers(e emitter, peers []tunnel.PeerStatus, now time.Time) {
 	for _, p := range peers {
 		e.gauge(c.peerInfo, 1, p.Name, p.PublicKey)
 		e.gauge(c.peerUp, boolValue(p.Live(now)), p.Name)
@@ -276,16 +257,16 @@ func boolValue(b bool) float64 {
 	return 0
 }
 
-// metricsServer is the HTTP server of /metrics.
-type metricsServer struct {
+// Server is the HTTP server of /metrics.
+type Server struct {
 	srv  *http.Server
 	addr net.Addr
 	done chan struct{} // closed when Serve has returned
 }
 
-// newMetricsHandler serves the collector at /metrics (with the Go runtime
+// NewHandler serves the collector at /metrics (with the Go runtime
 // and process collectors) and a pointer to it at /.
-func newMetricsHandler(c prometheus.Collector, log *slog.Logger) http.Handler {
+func NewHandler(c prometheus.Collector, log *slog.Logger) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
@@ -304,74 +285,44 @@ func newMetricsHandler(c prometheus.Collector, log *slog.Logger) http.Handler {
 	return mux
 }
 
-// startMetrics serves Prometheus metrics on metrics_listen, if set. A
-// metrics_listen that cannot be bound fails the start: the operator asked
-// for it, and a silently missing target would page nobody.
-func (n *node) startMetrics() error {
-	if n.cfg.MetricsListen == "" {
-		return nil
-	}
-	ln, err := net.Listen("tcp", n.cfg.MetricsListen)
+// Start serves the collector of snapshot on addr. A metrics_listen that
+// cannot be bound fails the start: the operator asked for it, and a
+// silently missing target would page nobody.
+func Start(addr, version string, snapshot func() Snapshot, log *slog.Logger) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("metrics_listen %s: %w", n.cfg.MetricsListen, err)
+		return nil, fmt.Errorf("metrics_listen %s: %w", addr, err)
 	}
-	m := &metricsServer{
+	m := &Server{
 		srv: &http.Server{
-			Handler:           newMetricsHandler(newMetricsCollector(n.metricsSnapshot), n.log),
+			Handler:           NewHandler(NewCollector(version, snapshot), log),
 			ReadHeaderTimeout: 10 * time.Second,
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		},
 		addr: ln.Addr(),
 		done: make(chan struct{}),
 	}
-	n.metrics = m
 	go func() {
 		defer close(m.done)
 		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.log.Error("metrics server stopped", "listen", m.addr.String(), "err", err)
+			log.Error("metrics server stopped", "listen", m.addr.String(), "err", err)
 		}
 	}()
-	n.log.Info("metrics: Prometheus text at /metrics", "listen", m.addr.String())
-	return nil
+	log.Info("metrics: Prometheus text at /metrics", "listen", m.addr.String())
+	return m, nil
 }
 
-// stopMetrics stops the metrics server, letting a scrape under way finish
-// for a moment.
-func (n *node) stopMetrics() {
-	m := n.metrics
-	if m == nil {
-		return
-	}
+// Addr is the address the server listens on.
+func (m *Server) Addr() net.Addr { return m.addr }
+
+// Close stops the server, letting a scrape under way finish for a moment.
+func (m *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := m.srv.Shutdown(ctx); err != nil {
 		m.srv.Close()
 	}
 	<-m.done
-}
-
-// checkListenAddr checks a metrics_listen value: host:port with a numeric
-// port, and a host that is empty (every address), an IP address or a name.
-func checkListenAddr(s string) error {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return err
-	}
-	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
-		return fmt.Errorf("port %q: must be a number between 1 and 65535", port)
-	}
-	if host == "" {
-		return nil
-	}
-	if _, err := netip.ParseAddr(host); err == nil {
-		return nil
-	}
-	for _, r := range host {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
-			return fmt.Errorf("host %q: neither an IP address nor a host name", host)
-		}
-	}
-	return nil
 }

@@ -1,8 +1,11 @@
-package main
+// Package uapi serves wg(8)'s UAPI socket for a running l2wg (read-only:
+// see tunnel.ServeUAPI).
+package uapi
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -12,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/control"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/wgsock"
-	"github.com/l2wg/l2wg/tunnel"
 )
 
 // wg(8) finds userspace WireGuard devices by their UAPI socket,
@@ -40,26 +43,23 @@ import (
 // stale socket (nobody answers) is replaced. On shutdown l2wg removes its
 // socket, and only its own.
 
-// uapiConnTimeout bounds one wg(8) exchange; wg connects, asks once, closes.
-const uapiConnTimeout = 10 * time.Second
+// connTimeout bounds one wg(8) exchange; wg connects, asks once, closes.
+const connTimeout = 10 * time.Second
 
-// errUAPIInUse says a live process already serves a UAPI socket name.
-var errUAPIInUse = errors.New("in use by a running process")
+// errInUse says a live process already serves a UAPI socket name.
+var errInUse = errors.New("in use by a running process")
 
-// netnsID identifies the network namespace l2wg runs in.
-type netnsID = wgsock.Netns
-
-// currentNetns identifies this process's network namespace: by its name
+// CurrentNetns identifies this process's network namespace: by its name
 // under /run/netns (as ip netns identify does), and by comparison with pid
 // 1's. A named namespace is not the initial one unless pid 1's says it is;
 // an unnamed one whose pid 1 cannot be read (no permission, as in some
 // sandboxes) counts as the initial one.
-func currentNetns() (netnsID, error) {
+func CurrentNetns() (wgsock.Netns, error) {
 	var self syscall.Stat_t
 	if err := syscall.Stat("/proc/self/ns/net", &self); err != nil {
-		return netnsID{Initial: true}, fmt.Errorf("identify network namespace: %w", err)
+		return wgsock.Netns{Initial: true}, fmt.Errorf("identify network namespace: %w", err)
 	}
-	id := netnsID{Inode: self.Ino}
+	id := wgsock.Netns{Inode: self.Ino}
 	entries, _ := os.ReadDir("/run/netns")
 	for _, e := range entries {
 		var st syscall.Stat_t
@@ -80,16 +80,10 @@ func currentNetns() (netnsID, error) {
 	return id, nil
 }
 
-// uapiNames lists the socket names to try for tap in namespace ns, best
-// first (see wgsock.Names).
-func uapiNames(tap string, ns netnsID) []string { return wgsock.Names(tap, ns) }
-
-func uapiPath(name string) string { return wgsock.Path(name) }
-
-// uapiServer serves wg(8) on one UAPI socket.
-type uapiServer struct {
+// Server serves wg(8) on one UAPI socket.
+type Server struct {
 	log  *slog.Logger
-	tun  *tunnel.Tunnel
+	dev  Device
 	name string
 	path string
 	ln   *net.UnixListener
@@ -100,36 +94,33 @@ type uapiServer struct {
 	wg    sync.WaitGroup
 }
 
-// startUAPI opens the node's UAPI socket, if it can, and serves wg(8) on it.
-// It never fails the node: without a socket only wg(8) cannot see l2wg.
-func (n *node) startUAPI() {
-	ns, err := currentNetns()
+// Device is what wg(8) talks to (a *tunnel.Tunnel).
+type Device interface {
+	ServeUAPI(rw io.ReadWriter, refused func(keys []string)) error
+}
+
+// Start opens the UAPI socket of tap, if it can, and serves wg(8) on it. It
+// never fails the node: without a socket only wg(8) cannot see l2wg (nil).
+func Start(tap string, dev Device, log *slog.Logger) *Server {
+	ns, err := CurrentNetns()
 	if err != nil {
-		n.log.Warn("wireguard uapi: cannot tell the network namespace; assuming the host's", "err", err)
+		log.Warn("wireguard uapi: cannot tell the network namespace; assuming the host's", "err", err)
 	}
-	names := uapiNames(n.tap.Name(), ns)
-	u, err := listenUAPI(names, n.log)
+	names := wgsock.Names(tap, ns)
+	u, err := listen(names, log)
 	if err != nil {
-		n.log.Warn("wireguard uapi: no socket, wg show will not see this l2wg", "names", strings.Join(names, ", "), "dir", wgsock.Dir, "err", err)
-		return
+		log.Warn("wireguard uapi: no socket, wg show will not see this l2wg", "names", strings.Join(names, ", "), "dir", wgsock.Dir, "err", err)
+		return nil
 	}
-	u.tun = n.tun
-	n.uapi = u
-	n.log.Info("wireguard uapi: wg show "+u.name+" works (wg set is refused: change node.toml and run l2wg reload)", "socket", u.path)
+	u.dev = dev
+	log.Info("wireguard uapi: wg show "+u.name+" works (wg set is refused: change node.toml and run l2wg reload)", "socket", u.path)
 	u.wg.Add(1)
 	go u.routineAccept()
+	return u
 }
 
-// stopUAPI closes the socket, ends the exchanges under way and removes the
-// socket file if it is still ours.
-func (n *node) stopUAPI() {
-	if n.uapi != nil {
-		n.uapi.close()
-	}
-}
-
-// listenUAPI binds the first name of names that no live process serves.
-func listenUAPI(names []string, log *slog.Logger) (*uapiServer, error) {
+// listen binds the first name of names that no live process serves.
+func listen(names []string, log *slog.Logger) (*Server, error) {
 	if len(names) == 0 {
 		return nil, errors.New("no usable socket name")
 	}
@@ -138,13 +129,13 @@ func listenUAPI(names []string, log *slog.Logger) (*uapiServer, error) {
 	}
 	var errs []error
 	for i, name := range names {
-		path := uapiPath(name)
+		path := wgsock.Path(name)
 		ln, err := bindUnix(path)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", path, err))
 			continue
 		}
-		u := &uapiServer{log: log, name: name, path: path, ln: ln, conns: make(map[net.Conn]struct{})}
+		u := &Server{log: log, name: name, path: path, ln: ln, conns: make(map[net.Conn]struct{})}
 		if err := syscall.Stat(path, &u.file); err != nil {
 			ln.Close()
 			errs = append(errs, fmt.Errorf("%s: %w", path, err))
@@ -159,14 +150,14 @@ func listenUAPI(names []string, log *slog.Logger) (*uapiServer, error) {
 }
 
 // bindUnix listens on a unix socket at path, mode 0600. A socket file that no
-// process answers is stale and replaced; one that answers is errUAPIInUse.
+// process answers is stale and replaced; one that answers is errInUse.
 func bindUnix(path string) (*net.UnixListener, error) {
 	addr := &net.UnixAddr{Name: path, Net: "unix"}
 	ln, err := net.ListenUnix("unix", addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()
-			return nil, errUAPIInUse
+			return nil, errInUse
 		}
 		if err := os.Remove(path); err != nil {
 			return nil, err
@@ -188,7 +179,7 @@ func bindUnix(path string) (*net.UnixListener, error) {
 }
 
 // routineAccept serves each wg(8) connection on its own goroutine.
-func (u *uapiServer) routineAccept() {
+func (u *Server) routineAccept() {
 	defer u.wg.Done()
 	for {
 		c, err := u.ln.Accept()
@@ -208,7 +199,7 @@ func (u *uapiServer) routineAccept() {
 	}
 }
 
-func (u *uapiServer) serve(c net.Conn) {
+func (u *Server) serve(c net.Conn) {
 	defer u.wg.Done()
 	defer func() {
 		u.mu.Lock()
@@ -216,11 +207,11 @@ func (u *uapiServer) serve(c net.Conn) {
 		u.mu.Unlock()
 		c.Close()
 	}()
-	if !peerAllowed(c) {
+	if !control.PeerAllowed(c) {
 		return
 	}
-	c.SetDeadline(time.Now().Add(uapiConnTimeout))
-	err := u.tun.ServeUAPI(c, func(keys []string) {
+	c.SetDeadline(time.Now().Add(connTimeout))
+	err := u.dev.ServeUAPI(c, func(keys []string) {
 		u.log.Warn("wg set refused: change node.toml and run l2wg reload", "socket", u.path, "keys", strings.Join(keys, ","))
 	})
 	if err != nil {
@@ -228,7 +219,12 @@ func (u *uapiServer) serve(c net.Conn) {
 	}
 }
 
-func (u *uapiServer) close() {
+// Close closes the socket, ends the exchanges under way and removes the
+// socket file if it is still ours. A nil Server does nothing.
+func (u *Server) Close() {
+	if u == nil {
+		return
+	}
 	u.ln.Close()
 	u.mu.Lock()
 	for c := range u.conns {

@@ -1,4 +1,4 @@
-package main
+package capture
 
 import (
 	"bufio"
@@ -19,6 +19,7 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	"github.com/l2wg/l2wg/bridge"
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/control"
 )
 
 // sinkPort is a switch port that counts what it is handed.
@@ -36,17 +37,17 @@ func testFrame(src byte, size int) []byte {
 // captureRig is a switch with two ports behind capture tap points.
 type captureRig struct {
 	br     *bridge.Bridge
-	taps   *captureTaps
+	taps   *Taps
 	a, b   bridge.PortID
 	pa, pb *sinkPort
 }
 
-func newCaptureRig() *captureRig { return newCaptureRigOn(new(captureTaps)) }
+func newCaptureRig() *captureRig { return newCaptureRigOn(new(Taps)) }
 
-func newCaptureRigOn(taps *captureTaps) *captureRig {
+func newCaptureRigOn(taps *Taps) *captureRig {
 	r := &captureRig{br: bridge.New(bridge.Config{Logger: slog.New(slog.DiscardHandler)}), taps: taps, pa: new(sinkPort), pb: new(sinkPort)}
-	r.a = r.taps.wrap(r.br).AddPort("a", r.pa)
-	r.b = r.taps.wrap(r.br).AddPort("b", r.pb)
+	r.a = r.taps.Wrap(r.br).AddPort("a", r.pa)
+	r.b = r.taps.Wrap(r.br).AddPort("b", r.pb)
 	return r
 }
 
@@ -55,11 +56,11 @@ func (r *captureRig) input(in bridge.PortID, data ...[]byte) {
 	for i := range data {
 		frames[i] = bridge.Frame{Data: data[i]}
 	}
-	r.taps.wrap(r.br).Input(in, frames)
+	r.taps.Wrap(r.br).Input(in, frames)
 }
 
-func drain(s *captureSession) []capturedFrame {
-	var got []capturedFrame
+func drain(s *session) []Frame {
+	var got []Frame
 	for {
 		select {
 		case f := <-s.frames:
@@ -74,19 +75,19 @@ func TestCaptureTapPoints(t *testing.T) {
 	cases := []struct {
 		name string
 		port func(*captureRig) bridge.PortID
-		dir  captureDir
+		dir  Dir
 		want []string // port/direction of each captured frame, in order
 	}{
-		{"every port, both ways", func(*captureRig) bridge.PortID { return 0 }, captureInOut, []string{"a/in", "b/out"}},
-		{"every port, in", func(*captureRig) bridge.PortID { return 0 }, captureIn, []string{"a/in"}},
-		{"port b, both ways", func(r *captureRig) bridge.PortID { return r.b }, captureInOut, []string{"b/out"}},
-		{"port a, out", func(r *captureRig) bridge.PortID { return r.a }, captureOut, nil},
+		{"every port, both ways", func(*captureRig) bridge.PortID { return 0 }, InOut, []string{"a/in", "b/out"}},
+		{"every port, in", func(*captureRig) bridge.PortID { return 0 }, In, []string{"a/in"}},
+		{"port b, both ways", func(r *captureRig) bridge.PortID { return r.b }, InOut, []string{"b/out"}},
+		{"port a, out", func(r *captureRig) bridge.PortID { return r.a }, Out, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := newCaptureRig()
 			names := map[bridge.PortID]string{r.a: "a", r.b: "b"}
-			s := newCaptureSession(c.port(r), c.dir, defaultSnaplen, 0)
+			s := newSession(c.port(r), c.dir, DefaultSnaplen, 0)
 			r.taps.start(s)
 			r.input(r.a, testFrame(1, 60))
 			r.taps.stop(s)
@@ -114,7 +115,7 @@ func TestCaptureTapPoints(t *testing.T) {
 func TestCaptureBoundsAndDrops(t *testing.T) {
 	r := newCaptureRig()
 	// Snaplen and limit: three frames offered, two taken, cut at 20 bytes.
-	s := newCaptureSession(r.a, captureIn, 20, 2)
+	s := newSession(r.a, In, 20, 2)
 	r.taps.start(s)
 	r.input(r.a, testFrame(1, 100), testFrame(2, 100), testFrame(3, 100))
 	r.taps.stop(s)
@@ -125,18 +126,18 @@ func TestCaptureBoundsAndDrops(t *testing.T) {
 
 	// A reader that does not keep up loses frames, counted; the switch does
 	// not wait.
-	s = newCaptureSession(0, captureIn, defaultSnaplen, 0)
+	s = newSession(0, In, DefaultSnaplen, 0)
 	r.taps.start(s)
 	defer r.taps.stop(s)
 	frames := make([][]byte, 64)
 	for i := range frames {
 		frames[i] = testFrame(byte(i), 64)
 	}
-	for range captureQueueFrames/64 + 2 {
+	for range queueFrames/64 + 2 {
 		r.input(r.a, frames...)
 	}
-	if n, d := len(s.frames), s.dropped.Load(); n != captureQueueFrames || d != 128 {
-		t.Fatalf("queue %d, dropped %d; want %d queued and 128 dropped", n, d, captureQueueFrames)
+	if n, d := len(s.frames), s.dropped.Load(); n != queueFrames || d != 128 {
+		t.Fatalf("queue %d, dropped %d; want %d queued and 128 dropped", n, d, queueFrames)
 	}
 }
 
@@ -149,13 +150,13 @@ func (nopSwitch) Input(bridge.PortID, []bridge.Frame)       {}
 
 // With no capture running, a tap point allocates nothing and copies nothing.
 func TestCaptureOffAllocatesNothing(t *testing.T) {
-	taps := new(captureTaps)
+	taps := new(Taps)
 	frames := []bridge.Frame{{Data: testFrame(1, 1514)}, {Data: testFrame(2, 60)}}
-	sw := taps.wrap(nopSwitch{})
+	sw := taps.Wrap(nopSwitch{})
 	if n := testing.AllocsPerRun(100, func() { sw.Input(1, frames) }); n != 0 {
 		t.Errorf("Input with no capture: %v allocations; want 0", n)
 	}
-	port := &capturePort{taps: taps, dev: new(sinkPort)}
+	port := &port{taps: taps, dev: new(sinkPort)}
 	if n := testing.AllocsPerRun(100, func() { port.WriteFrames(frames) }); n != 0 {
 		t.Errorf("WriteFrames with no capture: %v allocations; want 0", n)
 	}
@@ -163,17 +164,17 @@ func TestCaptureOffAllocatesNothing(t *testing.T) {
 
 func TestCaptureStreamAndPcap(t *testing.T) {
 	at := time.Unix(1_700_000_000, 123456789)
-	in := []capturedFrame{
-		{At: at, Port: 1, Dir: captureIn, Len: 60, Data: testFrame(1, 60)},
-		{At: at.Add(time.Millisecond), Port: 2, Dir: captureOut, Len: 9000, Data: testFrame(2, 9000)[:100]},
+	in := []Frame{
+		{At: at, Port: 1, Dir: In, Len: 60, Data: testFrame(1, 60)},
+		{At: at.Add(time.Millisecond), Port: 2, Dir: Out, Len: 9000, Data: testFrame(2, 9000)[:100]},
 	}
 	var stream bytes.Buffer
 	for _, f := range in {
-		if err := writeCaptureFrame(&stream, f); err != nil {
+		if err := writeFrame(&stream, f); err != nil {
 			t.Fatal(err)
 		}
 	}
-	writeCaptureEnd(&stream, captureSummary{Frames: 2, Dropped: 5, Reason: "count"})
+	writeEnd(&stream, Summary{Frames: 2, Dropped: 5, Reason: "count"})
 
 	var pcap bytes.Buffer
 	sink, err := newPcapSink(&pcap, 100, false)
@@ -182,12 +183,12 @@ func TestCaptureStreamAndPcap(t *testing.T) {
 	}
 	r := bufio.NewReader(&stream)
 	for i := 0; ; i++ {
-		f, sum, end, err := readCaptureRecord(r)
+		f, sum, end, err := readRecord(r)
 		if err != nil {
 			t.Fatalf("record %d: %v", i, err)
 		}
 		if end {
-			if sum != (captureSummary{Frames: 2, Dropped: 5, Reason: "count"}) || i != 2 {
+			if sum != (Summary{Frames: 2, Dropped: 5, Reason: "count"}) || i != 2 {
 				t.Fatalf("summary %+v after %d frames", sum, i)
 			}
 			break
@@ -233,21 +234,33 @@ func TestCaptureStreamRejectsGarbage(t *testing.T) {
 	}
 	cases["cap over len"] = append(cases["cap over len"], 0, 0, 0, 0, 0, 0, 0, 1, 0xaa)
 	for name, data := range cases {
-		if _, _, _, err := readCaptureRecord(bufio.NewReader(bytes.NewReader(data))); err == nil || err == io.EOF {
+		if _, _, _, err := readRecord(bufio.NewReader(bytes.NewReader(data))); err == nil || err == io.EOF {
 			t.Errorf("%s: err %v; want a stream error", name, err)
 		}
 	}
 }
 
-// TestCaptureOverControlSocket runs the whole path without root: a node's
-// control socket serves a capture while frames cross its switch, and
-// runCapture writes the pcap file.
+// captureHandler is a node's control handler reduced to capture.
+type captureHandler struct {
+	taps *Taps
+	br   *bridge.Bridge
+	done chan struct{}
+}
+
+func (h *captureHandler) Status(bool) control.Status   { return control.Status{} }
+func (h *captureHandler) Reload() control.ReloadResult { return control.ReloadResult{} }
+func (h *captureHandler) Capture(c net.Conn, req string) {
+	h.taps.Serve(c, req, h.br, h.done, slog.New(slog.DiscardHandler))
+}
+
+// TestCaptureOverControlSocket runs the whole path without root: a control
+// socket serves a capture while frames cross a switch, and Run writes the
+// pcap file.
 func TestCaptureOverControlSocket(t *testing.T) {
-	n := &node{log: slog.New(slog.DiscardHandler), done: make(chan struct{})}
-	r := newCaptureRigOn(&n.capture)
-	n.br = r.br
-	taps := &n.capture
-	sw := taps.wrap(r.br)
+	taps := new(Taps)
+	r := newCaptureRigOn(taps)
+	h := &captureHandler{taps: taps, br: r.br, done: make(chan struct{})}
+	sw := taps.Wrap(r.br)
 	addr := fmt.Sprintf("@l2wg-capture-test/%d/%d", os.Getpid(), time.Now().UnixNano())
 	ln, err := net.Listen("unix", addr)
 	if err != nil {
@@ -265,7 +278,7 @@ func TestCaptureOverControlSocket(t *testing.T) {
 				return
 			}
 			served.Add(1)
-			go func() { defer served.Done(); n.serveControl(c) }()
+			go func() { defer served.Done(); control.ServeConn(c, h) }()
 		}
 	}()
 
@@ -289,9 +302,9 @@ func TestCaptureOverControlSocket(t *testing.T) {
 	t.Run("port b, 5 frames", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "b.pcap")
 		var stderr bytes.Buffer
-		err := runCapture(addr, captureRequest{Port: "b", Direction: "inout", Count: 5, Snaplen: defaultSnaplen}, out, io.Discard, &stderr)
+		err := Run(addr, Request{Port: "b", Direction: "inout", Count: 5, Snaplen: DefaultSnaplen}, out, io.Discard, &stderr)
 		if err != nil {
-			t.Fatalf("runCapture: %v\n%s", err, stderr.String())
+			t.Fatalf("Run: %v\n%s", err, stderr.String())
 		}
 		f, err := os.Open(out)
 		if err != nil {
@@ -322,7 +335,7 @@ func TestCaptureOverControlSocket(t *testing.T) {
 	})
 	t.Run("duration", func(t *testing.T) {
 		start := time.Now()
-		err := runCapture(addr, captureRequest{Direction: "in", Duration: 300 * time.Millisecond, Snaplen: 64}, filepath.Join(t.TempDir(), "d.pcap"), io.Discard, io.Discard)
+		err := Run(addr, Request{Direction: "in", Duration: 300 * time.Millisecond, Snaplen: 64}, filepath.Join(t.TempDir(), "d.pcap"), io.Discard, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -331,7 +344,7 @@ func TestCaptureOverControlSocket(t *testing.T) {
 		}
 	})
 	t.Run("unknown port", func(t *testing.T) {
-		err := runCapture(addr, captureRequest{Port: "nope", Direction: "in", Count: 1, Snaplen: 64}, filepath.Join(t.TempDir(), "x.pcap"), io.Discard, io.Discard)
+		err := Run(addr, Request{Port: "nope", Direction: "in", Count: 1, Snaplen: 64}, filepath.Join(t.TempDir(), "x.pcap"), io.Discard, io.Discard)
 		if err == nil || !bytes.Contains([]byte(err.Error()), []byte(`no port "nope" (ports: a, b)`)) {
 			t.Errorf("capture on an unknown port: %v", err)
 		}

@@ -1,11 +1,9 @@
-package main
+package capture
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +17,8 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/control"
 )
 
 // The client side of l2wg capture: it asks the daemon for a capture over
@@ -46,7 +46,7 @@ func newPcapSink(w io.Writer, snaplen int, live bool) (*pcapSink, error) {
 	return &pcapSink{bw: bw, pw: pw, live: live}, nil
 }
 
-func (p *pcapSink) write(f capturedFrame) error {
+func (p *pcapSink) write(f Frame) error {
 	ci := gopacket.CaptureInfo{Timestamp: f.At, CaptureLength: len(f.Data), Length: f.Len}
 	if err := p.pw.WritePacket(ci, f.Data); err != nil {
 		return err
@@ -60,77 +60,9 @@ func (p *pcapSink) write(f capturedFrame) error {
 
 func (p *pcapSink) flush() error { return p.bw.Flush() }
 
-const captureUsage = `usage: l2wg capture [-i tap] [--port NAME] [-Q in|out|inout] -w FILE [-c COUNT] [-d DURATION] [-s SNAPLEN]
-
-Writes the frames the switch of a running l2wg passes through a port (every
-port without --port) to FILE in pcap format, for tcpdump -r and Wireshark
-("-w -" writes to stdout: l2wg capture -w - | tcpdump -n -r -). Frames are
-what the switch sees: whole, before fragmentation, GSO superframes as one.
-With every port, a switched frame shows once coming in and once per port it
-leaves by; -Q in shows each frame once.
-
-A capture stops after COUNT frames or DURATION, whichever comes first; with
-neither given it stops after 1000 frames or 60s. Ctrl-C stops it early; the
-file is complete either way. Frames the writer cannot keep up with are
-dropped and counted, never held back from the switch.
-
-`
-
-// cmdCapture is `l2wg capture`.
-func cmdCapture(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("capture", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, captureUsage)
-		fs.PrintDefaults()
-	}
-	tap := fs.String("i", "", "the TAP `name` of the l2wg to capture on (default: the only one running)")
-	port := fs.String("port", "", "capture the switch port `NAME` (a peer's name or the TAP's; default: every port)")
-	dirFlag := fs.String("Q", "inout", "`direction`: in (entering the switch), out (leaving it) or inout")
-	out := fs.String("w", "", "write the pcap to `FILE` (- for stdout); required")
-	count := fs.Int("c", defaultCaptureCount, "stop after `COUNT` frames")
-	duration := fs.Duration("d", defaultCaptureDuration, "stop after `DURATION`")
-	snaplen := fs.Int("s", defaultSnaplen, "keep the first `SNAPLEN` bytes of each frame")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return &exitError{code: 2}
-	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: fmt.Errorf("capture: unexpected argument %q", fs.Arg(0))}
-	}
-	if *out == "" {
-		return &exitError{code: 2, err: errors.New("capture: -w FILE is required (- for stdout)")}
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	req := captureRequest{Port: *port, Direction: *dirFlag, Count: *count, Duration: *duration, Snaplen: *snaplen}
-	switch {
-	case set["c"] && !set["d"]:
-		req.Duration = 0
-	case set["d"] && !set["c"]:
-		req.Count = 0
-	}
-	if (set["c"] && *count <= 0) || (set["d"] && *duration <= 0) {
-		return &exitError{code: 2, err: errors.New("capture: -c and -d must be positive")}
-	}
-	if *snaplen < 64 || *snaplen > defaultSnaplen {
-		return &exitError{code: 2, err: fmt.Errorf("capture: -s %d: must be between 64 and %d", *snaplen, defaultSnaplen)}
-	}
-	if _, err := parseCaptureDir(req.Direction); err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("capture: -Q: %w", err)}
-	}
-	addr, err := findControl(*tap)
-	if err != nil {
-		return err
-	}
-	return runCapture(addr, req, *out, stdout, stderr)
-}
-
-// runCapture asks the daemon at addr for a capture and writes it to out.
-func runCapture(addr string, req captureRequest, out string, stdout, stderr io.Writer) error {
-	c, r, hdr, err := openCapture(addr, req)
+// Run asks the daemon at addr for a capture and writes it to out.
+func Run(addr string, req Request, out string, stdout, stderr io.Writer) error {
+	c, r, hdr, err := open(addr, req)
 	if err != nil {
 		return err
 	}
@@ -154,11 +86,11 @@ func runCapture(addr string, req captureRequest, out string, stdout, stderr io.W
 		names[i] = p.Name
 	}
 	fmt.Fprintf(stderr, "l2wg capture: port %s, direction %s, %s; writing %s\n",
-		strings.Join(names, ", "), req.Direction, captureBounds(req), out)
+		strings.Join(names, ", "), req.Direction, Bounds(req), out)
 
 	interrupted, release := stopOnSignal(c)
 	defer release()
-	sum, streamErr, err := copyCapture(r, sink, interrupted)
+	sum, streamErr, err := copyStream(r, sink, interrupted)
 	if err == nil {
 		err = sink.flush()
 	}
@@ -180,20 +112,15 @@ func runCapture(addr string, req captureRequest, out string, stdout, stderr io.W
 	return nil
 }
 
-// openCapture sends the capture request and reads the daemon's header.
-func openCapture(addr string, req captureRequest) (net.Conn, *bufio.Reader, captureHeader, error) {
-	var hdr captureHeader
-	c, err := net.DialTimeout("unix", addr, 2*time.Second)
-	if err != nil {
-		return nil, nil, hdr, fmt.Errorf("no l2wg answers at %s in this network namespace: %w", addr, err)
-	}
+// open sends the capture request and reads the daemon's header.
+func open(addr string, req Request) (net.Conn, *bufio.Reader, Header, error) {
+	var hdr Header
 	js, _ := json.Marshal(req)
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	r := bufio.NewReaderSize(c, 64<<10)
-	if _, err := fmt.Fprintf(c, "capture %s\n", js); err != nil {
-		c.Close()
+	c, err := control.Dial(addr, "capture "+string(js), 5*time.Second)
+	if err != nil {
 		return nil, nil, hdr, fmt.Errorf("capture: %w", err)
 	}
+	r := bufio.NewReaderSize(c, 64<<10)
 	line, err := r.ReadBytes('\n')
 	if err != nil {
 		c.Close()
@@ -242,12 +169,12 @@ func stopOnSignal(c net.Conn) (interrupted func() bool, release func()) {
 	}
 }
 
-// copyCapture writes the stream's frames to sink until its summary. A
+// copyStream writes the stream's frames to sink until its summary. A
 // stream that breaks off is streamErr (not when interrupted: the user cut
 // it); a failing sink is err.
-func copyCapture(r *bufio.Reader, sink *pcapSink, interrupted func() bool) (sum captureSummary, streamErr, err error) {
+func copyStream(r *bufio.Reader, sink *pcapSink, interrupted func() bool) (sum Summary, streamErr, err error) {
 	for {
-		f, s, end, err := readCaptureRecord(r)
+		f, s, end, err := readRecord(r)
 		if err != nil {
 			if !interrupted() {
 				streamErr = err
@@ -263,7 +190,7 @@ func copyCapture(r *bufio.Reader, sink *pcapSink, interrupted func() bool) (sum 
 	}
 }
 
-func captureBounds(req captureRequest) string {
+func Bounds(req Request) string {
 	switch {
 	case req.Count > 0 && req.Duration > 0:
 		return fmt.Sprintf("up to %d frames or %s", req.Count, req.Duration)

@@ -1,7 +1,6 @@
-package main
+package metrics
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,56 +13,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/l2wg/l2wg/bridge"
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/control"
 	"github.com/l2wg/l2wg/frag"
 	"github.com/l2wg/l2wg/stp"
 	"github.com/l2wg/l2wg/tunnel"
 )
-
-// parseMetrics parses Prometheus text with the Prometheus text parser.
-func parseMetrics(r io.Reader) (map[string]*dto.MetricFamily, error) {
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	return p.TextToMetricFamilies(r)
-}
-
-// metricValue finds the value of the series name{labels}; labels must match
-// exactly the series' labels.
-func metricValue(fams map[string]*dto.MetricFamily, name string, labels ...string) (float64, bool) {
-	fam := fams[name]
-	if fam == nil {
-		return 0, false
-	}
-	want := map[string]string{}
-	for i := 0; i+1 < len(labels); i += 2 {
-		want[labels[i]] = labels[i+1]
-	}
-	for _, m := range fam.Metric {
-		if len(m.Label) != len(want) {
-			continue
-		}
-		match := true
-		for _, l := range m.Label {
-			if want[l.GetName()] != l.GetValue() {
-				match = false
-			}
-		}
-		if !match {
-			continue
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Untyped != nil:
-			return m.Untyped.GetValue(), true
-		}
-	}
-	return 0, false
-}
 
 // fakeSnapshot is a node with a TAP, two peers (hv2 live, hv3 never seen)
 // and a spanning tree; every call adds rxStep frames to hv2's port.
@@ -73,12 +29,12 @@ type fakeSnapshot struct {
 	calls  atomic.Uint64
 }
 
-func (f *fakeSnapshot) snapshot() metricsSnapshot {
+func (f *fakeSnapshot) snapshot() Snapshot {
 	k := f.calls.Add(1)
 	var tapDrops bridge.Drops
 	tapDrops[bridge.DropRunt] = 3
 	tapDrops[bridge.DropFilteredSource] = 7
-	return metricsSnapshot{
+	return Snapshot{
 		TAP: "l2wg0",
 		Ports: []bridge.PortInfo{
 			{ID: 1, Name: "l2wg0", State: stp.Forwarding, Counters: bridge.Counters{RxFrames: 10, RxBytes: 1000, TxFrames: 20, TxBytes: 2000, Drops: tapDrops}},
@@ -88,14 +44,14 @@ func (f *fakeSnapshot) snapshot() metricsSnapshot {
 		Switch:     bridge.Stats{FDBEntries: 4, FDBLimit: 32768, StationMoves: 1, Drops: tapDrops},
 		Reassembly: frag.Stats{Whole: 50, Reassembled: 6, Fragments: 12, Timeouts: 2, Evicted: 1, InProgress: 1, BytesHeld: 3000},
 		Tunnel:     tunnel.Drops{Malformed: 4, UnknownPeer: 2},
-		STP: &showSTP{IsRoot: true, TopologyChanges: 3, BPDUsIgnored: 6, Ports: []showSTPPort{
+		STP: &control.STP{IsRoot: true, TopologyChanges: 3, BPDUsIgnored: 6, Ports: []control.STPPort{
 			{Name: "l2wg0", Role: "designated", BPDUsOut: 40},
 			{Name: "hv2", Role: "designated", BPDUsIn: 2, BPDUsOut: 41},
 			{Name: "hv3", Role: "alternate", BPDUsIn: 39},
 		}},
 		Peers: []tunnel.PeerStatus{
-			{Name: "hv2", PublicKey: testPubA, LastHandshake: f.now.Add(-5 * time.Second), RxBytes: 777, TxBytes: 888},
-			{Name: "hv3", PublicKey: testPubB},
+			{Name: "hv2", PublicKey: "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=", LastHandshake: f.now.Add(-5 * time.Second), RxBytes: 777, TxBytes: 888},
+			{Name: "hv3", PublicKey: "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0="},
 		},
 		Now: f.now,
 	}
@@ -108,7 +64,7 @@ func scrape(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %s", rec.Code, rec.Body)
 	}
-	fams, err := parseMetrics(rec.Body)
+	fams, err := Parse(rec.Body)
 	if err != nil {
 		t.Fatalf("parse /metrics: %v", err)
 	}
@@ -117,7 +73,7 @@ func scrape(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
 
 func TestMetricsCollector(t *testing.T) {
 	f := &fakeSnapshot{now: time.Unix(1_700_000_000, 0), rxStep: 10}
-	h := newMetricsHandler(newMetricsCollector(f.snapshot), slog.New(slog.DiscardHandler))
+	h := NewHandler(NewCollector(testVersion, f.snapshot), slog.New(slog.DiscardHandler))
 	fams := scrape(t, h)
 
 	want := []struct {
@@ -125,7 +81,7 @@ func TestMetricsCollector(t *testing.T) {
 		labels []string
 		value  float64
 	}{
-		{"l2wg_info", []string{"tap", "l2wg0", "version", version}, 1},
+		{"l2wg_info", []string{"tap", "l2wg0", "version", testVersion}, 1},
 		{"l2wg_port_rx_frames_total", []string{"port", "hv2"}, 110},
 		{"l2wg_port_rx_bytes_total", []string{"port", "l2wg0"}, 1000},
 		{"l2wg_port_tx_frames_total", []string{"port", "l2wg0"}, 20},
@@ -155,7 +111,7 @@ func TestMetricsCollector(t *testing.T) {
 		{"l2wg_reassembly_drops_total", []string{"reason", "evicted"}, 1},
 		{"l2wg_reassembly_frames_total", []string{"how", "reassembled"}, 6},
 		{"l2wg_reassembly_fragments_total", nil, 12},
-		{"l2wg_peer_info", []string{"peer", "hv2", "public_key", testPubA}, 1},
+		{"l2wg_peer_info", []string{"peer", "hv2", "public_key", "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="}, 1},
 		{"l2wg_peer_up", []string{"peer", "hv2"}, 1},
 		{"l2wg_peer_up", []string{"peer", "hv3"}, 0},
 		{"l2wg_peer_handshake_age_seconds", []string{"peer", "hv2"}, 5},
@@ -165,7 +121,7 @@ func TestMetricsCollector(t *testing.T) {
 		{"l2wg_peer_tx_bytes_total", []string{"peer", "hv2"}, 888},
 	}
 	for _, w := range want {
-		got, ok := metricValue(fams, w.name, w.labels...)
+		got, ok := Value(fams, w.name, w.labels...)
 		if !ok {
 			t.Errorf("%s%v: missing", w.name, w.labels)
 			continue
@@ -174,7 +130,7 @@ func TestMetricsCollector(t *testing.T) {
 			t.Errorf("%s%v = %v; want %v", w.name, w.labels, got, w.value)
 		}
 	}
-	if _, ok := metricValue(fams, "l2wg_peer_handshake_age_seconds", "peer", "hv3"); ok {
+	if _, ok := Value(fams, "l2wg_peer_handshake_age_seconds", "peer", "hv3"); ok {
 		t.Error("l2wg_peer_handshake_age_seconds{peer=hv3} present for a peer that never completed a handshake")
 	}
 	for _, name := range []string{"go_goroutines", "process_open_fds"} {
@@ -190,7 +146,7 @@ func TestMetricsCollector(t *testing.T) {
 
 	// The collector reads the snapshot at each scrape: the counter moves.
 	again := scrape(t, h)
-	if v, _ := metricValue(again, "l2wg_port_rx_frames_total", "port", "hv2"); v != 120 {
+	if v, _ := Value(again, "l2wg_port_rx_frames_total", "port", "hv2"); v != 120 {
 		t.Errorf("second scrape: l2wg_port_rx_frames_total{port=hv2} = %v; want 120", v)
 	}
 }
@@ -198,11 +154,11 @@ func TestMetricsCollector(t *testing.T) {
 // A peer named like the TAP must not make two series with the same labels
 // (the registry would fail the whole scrape).
 func TestMetricsDuplicatePortNames(t *testing.T) {
-	snap := func() metricsSnapshot {
-		return metricsSnapshot{TAP: "l2wg0", Ports: []bridge.PortInfo{{ID: 1, Name: "l2wg0"}, {ID: 2, Name: "l2wg0", Counters: bridge.Counters{RxFrames: 9}}}}
+	snap := func() Snapshot {
+		return Snapshot{TAP: "l2wg0", Ports: []bridge.PortInfo{{ID: 1, Name: "l2wg0"}, {ID: 2, Name: "l2wg0", Counters: bridge.Counters{RxFrames: 9}}}}
 	}
-	fams := scrape(t, newMetricsHandler(newMetricsCollector(snap), slog.New(slog.DiscardHandler)))
-	if v, ok := metricValue(fams, "l2wg_port_rx_frames_total", "port", "l2wg0#2"); !ok || v != 9 {
+	fams := scrape(t, NewHandler(NewCollector(testVersion, snap), slog.New(slog.DiscardHandler)))
+	if v, ok := Value(fams, "l2wg_port_rx_frames_total", "port", "l2wg0#2"); !ok || v != 9 {
 		t.Fatalf("second port named l2wg0: %v, %v; want it as l2wg0#2 = 9", v, ok)
 	}
 }
@@ -211,11 +167,11 @@ func TestMetricsDuplicatePortNames(t *testing.T) {
 // full snapshot, so that a dashboard built on the README finds all of them.
 func TestMetricsDescribedAreCollected(t *testing.T) {
 	f := &fakeSnapshot{now: time.Now()}
-	c := newMetricsCollector(f.snapshot)
+	c := NewCollector(testVersion, f.snapshot)
 	ch := make(chan *prometheus.Desc, 100)
 	c.Describe(ch)
 	close(ch)
-	fams := scrape(t, newMetricsHandler(c, slog.New(slog.DiscardHandler)))
+	fams := scrape(t, NewHandler(c, slog.New(slog.DiscardHandler)))
 	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
 	var missing []string
 	for d := range ch {
@@ -235,32 +191,4 @@ func TestMetricsDescribedAreCollected(t *testing.T) {
 	}
 }
 
-func TestCheckListenAddr(t *testing.T) {
-	cases := []struct {
-		addr string
-		ok   bool
-	}{
-		{"127.0.0.1:9586", true},
-		{"[::1]:9586", true},
-		{":9586", true},
-		{"localhost:9586", true},
-		{"127.0.0.1", false},
-		{"127.0.0.1:0", false},
-		{"127.0.0.1:http", false},
-		{"127.0.0.1:70000", false},
-		{"bad host!:9586", false},
-	}
-	for _, c := range cases {
-		if err := checkListenAddr(c.addr); (err == nil) != c.ok {
-			t.Errorf("checkListenAddr(%q) = %v; want ok %v", c.addr, err, c.ok)
-		}
-	}
-	path := writeConfig(t, "private_key_file = \"node.key\"\nmetrics_listen = \"127.0.0.1:9586\"\n")
-	cfg, err := loadConfig(path)
-	if err != nil || cfg.MetricsListen != "127.0.0.1:9586" {
-		t.Fatalf("metrics_listen = \"127.0.0.1:9586\": %+v, %v", cfg, err)
-	}
-	if cfg, err := loadConfig(writeConfig(t, "private_key_file = \"node.key\"\n")); err != nil || cfg.MetricsListen != "" {
-		t.Fatalf("no metrics_listen: %q, %v; want off", cfg.MetricsListen, err)
-	}
-}
+const testVersion = "v1.2.3-test"
