@@ -85,6 +85,7 @@ func TunnelDropCounts(d tunnel.Drops) []DropCount {
 	return []DropCount{
 		{"malformed", d.Malformed}, {"unknown-peer", d.UnknownPeer}, {"too-big", d.TooBig},
 		{"closed", d.Closed}, {"control-queue-full", d.Control},
+		{"unsolicited-probe", d.UnsolicitedProbe}, {"foreign-label", d.ForeignLabel},
 	}
 }
 

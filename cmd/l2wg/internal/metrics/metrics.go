@@ -103,7 +103,7 @@ func NewCollector(version string, snapshot func() Snapshot) *Collector {
 		reasmFragments:  d("reassembly_fragments_total", "Fragment chunks received."),
 		reasmTimeouts:   d("reassembly_timeouts_total", "Incomplete frames dropped after tunnel.reassembly_timeout."),
 		reasmDrops:      d("reassembly_drops_total", "Chunks or incomplete frames dropped by reassembly, by reason (timeouts apart).", "reason"),
-		tunnelDrops:     d("tunnel_drops_total", "Packets or frames the tunnel dropped, by reason: malformed, unknown-peer, too-big, closed, control-queue-full.", "reason"),
+		tunnelDrops:     d("tunnel_drops_total", "Packets or frames the tunnel dropped, by reason: malformed, unknown-peer, too-big, closed, control-queue-full, unsolicited-probe, foreign-label.", "reason"),
 		stpBPDUDrops:    d("stp_bpdus_dropped_total", "BPDUs not fed to the spanning tree, by reason: ignored (wrong group for the port, or an edge TAP), malformed.", "reason"),
 
 		peerInfo:         d("peer_info", "Always 1; labels give the peer's public key.", "peer", "public_key"),
