@@ -1,9 +1,3 @@
-//go:build l2wg_vlan_pending
-
-// Built only with -tags l2wg_vlan_pending until the config keys [tap] vlans,
-// [[peer]] vlans and untagged and the FDB's vid in show land (see the vlan
-// branch); the tag goes then.
-
 package main
 
 import (

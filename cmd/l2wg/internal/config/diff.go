@@ -31,6 +31,9 @@ func (c PeerChange) Endpoint() bool {
 // Cost reports whether the path cost changed.
 func (c PeerChange) Cost() bool { return c.Old.Cost != c.New.Cost }
 
+// VLANs reports whether the VLANs the peer's port carries changed.
+func (c PeerChange) VLANs() bool { return c.Old.VLANs != c.New.VLANs }
+
 // Diff compares two configs key by key of the table, and peers by public
 // key.
 func Diff(old, next *Config) Delta {

@@ -116,6 +116,7 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 	}
 	n.tapID = n.capture.Wrap(n.br).AddPort(n.tap.Name(), &tapPort{dev: n.tap, log: log})
 	n.setStormLimit(cfg.StormLimit)
+	n.setTAPVLANs(cfg.TAPVLANs)
 	n.refreshHostFilter()
 
 	n.tun, err = tunnel.New(tunnel.Config{
@@ -139,6 +140,7 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 		if err != nil {
 			return n, err
 		}
+		n.br.SetVLANFilter(p.PortID(), pc.VLANs)
 		peers = append(peers, p)
 	}
 	if cfg.STP.Enabled {

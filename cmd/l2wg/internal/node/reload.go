@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/l2wg/l2wg/bridge"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/control"
 )
@@ -37,10 +38,12 @@ type live interface {
 	setBPDUGuard(bool)
 	setBridgeTimers(config.STP) error // priority, hello_time, max_age, forward_delay
 	setTAPCost(uint32) error
+	setTAPVLANs(bridge.VLANFilter)
 	addPeer(config.Peer) error
 	removePeer(config.Peer) error
 	updatePeer(config.Peer) error // endpoint and persistent_keepalive
 	setPeerCost(config.Peer) error
+	setPeerVLANs(config.Peer) error
 }
 
 // setter puts one live key's value from c in force.
@@ -62,7 +65,12 @@ var liveKeys = map[string]setter{
 	"stp.forward_delay": setBridgeTimers,
 	"stp.tap_cost":      func(l live, c *config.Config) error { return l.setTAPCost(c.STP.TAPCost) },
 	"stp.bpdu_guard":    func(l live, c *config.Config) error { l.setBPDUGuard(c.STP.BPDUGuard); return nil },
+
+	"tap.vlans":    setTAPVLANs,
+	"tap.untagged": setTAPVLANs,
 }
+
+func setTAPVLANs(l live, c *config.Config) error { l.setTAPVLANs(c.TAPVLANs); return nil }
 
 func setBridgeTimers(l live, c *config.Config) error { return l.setBridgeTimers(c.STP) }
 
@@ -121,6 +129,13 @@ func plan(l live, cur, next *config.Config, d config.Delta) []step {
 				undo: func() error { return l.setPeerCost(c.Old) },
 			})
 		}
+		if c.VLANs() {
+			peers = append(peers, step{
+				what: fmt.Sprintf("peer %s: vlans %q, untagged %v", c.New.Name, c.New.VLANs.VIDs, c.New.VLANs.Untagged),
+				do:   func() error { return l.setPeerVLANs(c.New) },
+				undo: func() error { return l.setPeerVLANs(c.Old) },
+			})
+		}
 	}
 	for _, p := range d.Added {
 		peers = append(peers, step{
@@ -132,11 +147,14 @@ func plan(l live, cur, next *config.Config, d config.Delta) []step {
 	return append(append(first, peers...), rest...)
 }
 
-// setterName groups keys that share a setter: the tree's timers.
+// setterName groups keys that share a setter: the tree's timers, the TAP's
+// VLANs.
 func setterName(path string) string {
 	switch path {
 	case "stp.priority", "stp.hello_time", "stp.max_age", "stp.forward_delay":
 		return "stp timers"
+	case "tap.vlans", "tap.untagged":
+		return "tap vlans"
 	}
 	return path
 }
@@ -146,6 +164,9 @@ func describe(c config.Change, next *config.Config) string {
 	if setterName(c.Key.Path) == "stp timers" {
 		s := next.STP
 		return fmt.Sprintf("stp priority %d, hello_time %s, max_age %s, forward_delay %s", s.Priority, s.HelloTime, s.MaxAge, s.ForwardDelay)
+	}
+	if setterName(c.Key.Path) == "tap vlans" {
+		return fmt.Sprintf("tap vlans %q, untagged %v", next.TAPVLANs.VIDs, next.TAPVLANs.Untagged)
 	}
 	if s, ok := c.New.(string); ok {
 		return fmt.Sprintf("%s %q", c.Key.Path, s)
