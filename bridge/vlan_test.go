@@ -551,3 +551,18 @@ func FuzzEthernetVLAN(f *testing.F) {
 		}
 	})
 }
+
+func TestVLANFilterLeavesControlFrames(t *testing.T) {
+	tb := newTestBridge(t, 2, Config{})
+	var rec controlRecorder
+	tb.SetControlHandler(rec.handle)
+	tb.SetVLANFilter(tb.ids[peerA], VLANFilter{VIDs: vidSet(100)}) // untagged = false
+	bpdu := llcFrame(t, host(1), MAC{0x01, 0x80, 0xc2})
+	tb.send(peerA, bpdu)
+	if got := rec.take(); len(got) != 1 || !bytes.Equal(got[0].f.Data, bpdu) {
+		t.Errorf("control handler got %d frames; want the BPDU (the spanning tree is one for all VLANs)", len(got))
+	}
+	if d := tb.Ports()[peerA].Counters.Drops[DropVLANFiltered]; d != 0 {
+		t.Errorf("DropVLANFiltered = %d; want 0", d)
+	}
+}
