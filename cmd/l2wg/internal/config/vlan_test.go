@@ -79,7 +79,7 @@ func TestVLANKeysDiff(t *testing.T) {
 	if strings.Join(keys, ",") != "tap.vlans,tap.untagged" {
 		t.Errorf("Diff keys = %v; want tap.vlans and tap.untagged", keys)
 	}
-	if len(d.Changed) != 1 || !d.Changed[0].VLANs() || d.Changed[0].Endpoint() || d.Changed[0].Cost() {
+	if len(d.Changed) != 1 || len(d.Changed[0].Keys) != 1 || d.Changed[0].Keys[0].Path != "peer.vlans" {
 		t.Errorf("Diff peers = %+v; want hv2 changed in its VLANs only", d.Changed)
 	}
 	if err := d.RestartOnly(next); err != nil {

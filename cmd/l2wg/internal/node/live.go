@@ -19,10 +19,7 @@ var _ live = (*Node)(nil)
 
 func (n *Node) setLogLevel(l slog.Level) { n.level.Set(l) }
 
-func (n *Node) setIsolateHost(on bool) {
-	n.isolate.Store(on)
-	n.refreshHostFilter()
-}
+func (n *Node) setIsolateHost(on bool) { n.port.setIsolateHost(on) }
 
 // setListenPort moves WireGuard to another UDP port. wireguard-go closes
 // its sockets before it binds the new port, so a port another socket holds
@@ -75,11 +72,11 @@ func (n *Node) setTAPCost(cost uint32) error {
 	if n.st == nil || n.st.TAPModeInUse() == spanning.TAPEdge {
 		return nil
 	}
-	return n.st.SetPortCost(n.tapID, cost)
+	return n.st.SetPortCost(n.port.id, cost)
 }
 
 // setTAPVLANs sets the VLANs the TAP port carries.
-func (n *Node) setTAPVLANs(f bridge.VLANFilter) { n.br.SetVLANFilter(n.tapID, f) }
+func (n *Node) setTAPVLANs(f bridge.VLANFilter) { n.br.SetVLANFilter(n.port.id, f) }
 
 // setPeerVLANs sets the VLANs a peer's port carries.
 func (n *Node) setPeerVLANs(pc config.Peer) error {

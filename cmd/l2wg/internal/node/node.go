@@ -11,6 +11,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/l2wg/l2wg/bridge"
 	"github.com/l2wg/l2wg/bridge/spanning"
@@ -35,16 +36,15 @@ type Node struct {
 	log     *slog.Logger
 	version string
 
-	br    *bridge.Bridge
-	tap   *tap.Device
-	tapID bridge.PortID
-	tun   *tunnel.Tunnel
-	st    *spanning.Tree // nil when [stp] enabled = false
-	ctl   net.Listener
+	br   *bridge.Bridge
+	tap  *tap.Device
+	port *tapPort // the TAP as a switch port
+	tun  *tunnel.Tunnel
+	st   *spanning.Tree // nil when [stp] enabled = false
+	ctl  net.Listener
 
-	level   *slog.LevelVar // log level, changed by reload
-	isolate atomic.Bool    // isolate_host, changed by reload
-	storm   atomic.Int64   // storm_limit, changed by reload
+	level *slog.LevelVar // log level, changed by reload
+	storm atomic.Int64   // storm_limit, changed by reload
 
 	costs autoCosts // peer ports with cost "auto" (autocost.go)
 
@@ -86,7 +86,6 @@ func (s peerSwitch) AddPort(name string, p bridge.Port) bridge.PortID {
 func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version string) (n *Node, err error) {
 	n = &Node{cfg: cfg, version: version, log: log, level: level, done: make(chan struct{}), fatalCh: make(chan error, 1)}
 	n.applied.Store(cfg)
-	n.isolate.Store(cfg.IsolateHost)
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -114,10 +113,12 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 	if err != nil {
 		return n, err
 	}
-	n.tapID = n.capture.Wrap(n.br).AddPort(n.tap.Name(), &tapPort{dev: n.tap, log: log})
+	n.port = &tapPort{dev: n.tap, log: log, br: n.br}
+	n.port.isolate.Store(cfg.IsolateHost)
+	n.port.id = n.capture.Wrap(n.br).AddPort(n.tap.Name(), n.port)
 	n.setStormLimit(cfg.StormLimit)
 	n.setTAPVLANs(cfg.TAPVLANs)
-	n.refreshHostFilter()
+	n.port.refreshHostFilter()
 
 	n.tun, err = tunnel.New(tunnel.Config{
 		PrivateKey: cfg.PrivateKey,
@@ -153,15 +154,22 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 	}
 
 	n.wg.Add(3)
-	go n.routineReadFromTAP()
+	go func() {
+		defer n.wg.Done()
+		n.port.routineReadFromTAP(n.capture.Wrap(n.br), n.done, n.fatal)
+	}()
 	go n.routineHousekeeping()
 	go func() {
 		defer n.wg.Done()
 		control.Serve(n.ctl, n)
 	}()
 	if n.st != nil {
+		lv := &liveness{tun: n.tun, st: n.st, costs: &n.costs, log: log, interval: cfg.ProbeInterval, loss: cfg.ProbeLoss}
 		n.wg.Add(1)
-		go n.routineSpanningTree()
+		go func() {
+			defer n.wg.Done()
+			lv.routineSpanningTree(n.done)
+		}()
 	}
 	n.uapi = uapi.Start(n.tap.Name(), n.tun, log)
 	if cfg.MetricsListen != "" {
@@ -181,7 +189,7 @@ func (n *Node) startSpanningTree(pub [32]byte, peers []*tunnel.PeerPort) error {
 	if err != nil {
 		return fmt.Errorf("spanning tree: %w", err)
 	}
-	if err := st.SetTAP(n.tapID, n.tap.Name(), n.cfg.STP.TAPCost); err != nil {
+	if err := st.SetTAP(n.port.id, n.tap.Name(), n.cfg.STP.TAPCost); err != nil {
 		return err
 	}
 	for i, p := range peers {
@@ -194,6 +202,23 @@ func (n *Node) startSpanningTree(pub [32]byte, peers []*tunnel.PeerPort) error {
 	n.log.Info("spanning tree on", "bridge_id", st.Status().BridgeID, "tap_mode", mode,
 		"hello_time", n.cfg.STP.HelloTime, "max_age", n.cfg.STP.MaxAge, "forward_delay", n.cfg.STP.ForwardDelay)
 	return nil
+}
+
+// routineHousekeeping ages the forwarding database and follows the host
+// bridge's MAC for host isolation.
+func (n *Node) routineHousekeeping() {
+	defer n.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-tick.C:
+			n.br.Sweep()
+			n.port.refreshHostFilter()
+		}
+	}
 }
 
 // fatal reports a data-path failure that stops the node (see Fatal).

@@ -21,10 +21,13 @@ import (
 // new one only once every step has been applied.
 //
 // To make a key live: mark its row Live in config.Keys, and give it a
-// setter here, in liveKeys, that puts the key's value from a Config in
-// force. Undoing a step is setting the old config's value again, so the
-// setter is all reload needs. TestLiveKeysHaveSetters fails for a live key
-// without one.
+// setter here, in liveKeys (a peer's key: livePeerKeys), that puts the
+// key's value from a Config (a Peer) in force. Undoing a step is setting the
+// old value again, so the setter is all reload needs. A new kind of change
+// is one more method of live (live.go, and the fake in reload_test.go).
+// TestLiveKeysHaveSetters fails for a live key without a setter and for a
+// setter without a case in liveCases; apply refuses such a key rather than
+// ignore it.
 
 // live is the running state reload changes, one setter per kind of change.
 // The node implements it over its switch, tree and tunnel (live.go); the
@@ -74,6 +77,20 @@ func setTAPVLANs(l live, c *config.Config) error { l.setTAPVLANs(c.TAPVLANs); re
 
 func setBridgeTimers(l live, c *config.Config) error { return l.setBridgeTimers(c.STP) }
 
+// peerSetter puts one key of peer p in force.
+type peerSetter func(l live, p config.Peer) error
+
+// livePeerKeys has a setter for every key of a peer that can change while
+// the peer stays (its name and public key cannot: such a peer is removed and
+// added again).
+var livePeerKeys = map[string]peerSetter{
+	"peer.endpoint":             func(l live, p config.Peer) error { return l.updatePeer(p) },
+	"peer.persistent_keepalive": func(l live, p config.Peer) error { return l.updatePeer(p) },
+	"peer.cost":                 func(l live, p config.Peer) error { return l.setPeerCost(p) },
+	"peer.vlans":                func(l live, p config.Peer) error { return l.setPeerVLANs(p) },
+	"peer.untagged":             func(l live, p config.Peer) error { return l.setPeerVLANs(p) },
+}
+
 // step is one change: do puts it in force, undo takes it back.
 type step struct {
 	what     string // as reload reports it
@@ -115,25 +132,17 @@ func plan(l live, cur, next *config.Config, d config.Delta) []step {
 		})
 	}
 	for _, c := range d.Changed {
-		if c.Endpoint() {
+		planned := make(map[string]bool)
+		for _, k := range c.Keys {
+			set, name := livePeerKeys[k.Path], setterName(k.Path)
+			if planned[name] {
+				continue
+			}
+			planned[name] = true
 			peers = append(peers, step{
-				what: fmt.Sprintf("peer %s: endpoint %q, persistent_keepalive %s", c.New.Name, c.New.Endpoint, c.New.PersistentKeepalive),
-				do:   func() error { return l.updatePeer(c.New) },
-				undo: func() error { return l.updatePeer(c.Old) },
-			})
-		}
-		if c.Cost() {
-			peers = append(peers, step{
-				what: fmt.Sprintf("peer %s: cost %s", c.New.Name, config.CostText(c.New.Cost)),
-				do:   func() error { return l.setPeerCost(c.New) },
-				undo: func() error { return l.setPeerCost(c.Old) },
-			})
-		}
-		if c.VLANs() {
-			peers = append(peers, step{
-				what: fmt.Sprintf("peer %s: vlans %q, untagged %v", c.New.Name, c.New.VLANs.VIDs, c.New.VLANs.Untagged),
-				do:   func() error { return l.setPeerVLANs(c.New) },
-				undo: func() error { return l.setPeerVLANs(c.Old) },
+				what: describePeer(k.Path, c.New),
+				do:   func() error { return set(l, c.New) },
+				undo: func() error { return set(l, c.Old) },
 			})
 		}
 	}
@@ -148,15 +157,33 @@ func plan(l live, cur, next *config.Config, d config.Delta) []step {
 }
 
 // setterName groups keys that share a setter: the tree's timers, the TAP's
-// VLANs.
+// VLANs, a peer's endpoint and keepalive (the tunnel's part of a peer), and
+// a peer's VLANs.
 func setterName(path string) string {
 	switch path {
 	case "stp.priority", "stp.hello_time", "stp.max_age", "stp.forward_delay":
 		return "stp timers"
 	case "tap.vlans", "tap.untagged":
 		return "tap vlans"
+	case "peer.endpoint", "peer.persistent_keepalive":
+		return "peer endpoint"
+	case "peer.vlans", "peer.untagged":
+		return "peer vlans"
 	}
 	return path
+}
+
+// describePeer writes a change of a peer's key as reload reports it.
+func describePeer(path string, p config.Peer) string {
+	switch setterName(path) {
+	case "peer endpoint":
+		return fmt.Sprintf("peer %s: endpoint %q, persistent_keepalive %s", p.Name, p.Endpoint, p.PersistentKeepalive)
+	case "peer.cost":
+		return fmt.Sprintf("peer %s: cost %s", p.Name, config.CostText(p.Cost))
+	case "peer vlans":
+		return fmt.Sprintf("peer %s: vlans %q, untagged %v", p.Name, p.VLANs.VIDs, p.VLANs.Untagged)
+	}
+	return fmt.Sprintf("peer %s: %s changed", p.Name, strings.TrimPrefix(path, "peer."))
 }
 
 // describe writes a change as reload reports it.
@@ -186,6 +213,13 @@ func apply(l live, cur, next *config.Config) ([]string, error) {
 	for _, c := range d.Keys {
 		if liveKeys[c.Key.Path] == nil {
 			return nil, fmt.Errorf("reload: %s is live in config.Keys but has no setter in node.liveKeys", c.Key.Path)
+		}
+	}
+	for _, c := range d.Changed {
+		for _, k := range c.Keys {
+			if livePeerKeys[k.Path] == nil {
+				return nil, fmt.Errorf("reload: %s is live in config.Keys but has no setter in node.livePeerKeys", k.Path)
+			}
 		}
 	}
 	steps := plan(l, cur, next, d)

@@ -195,7 +195,7 @@ func load(t *testing.T, f *config.File) *config.Config {
 
 // liveCases change each live key (and each kind of peer change) alone.
 var liveCases = []struct {
-	key    string // the key changed; "peer" for the peer cases
+	key    string // the key changed; "peer" for peers added, removed, renamed
 	name   string
 	change func(f *config.File)
 	want   string // in the changes reported
@@ -214,26 +214,29 @@ var liveCases = []struct {
 	{"peer", "peer added", func(f *config.File) { f.Peers = append(f.Peers, config.FilePeer{Name: "hv4", PublicKey: testPubC}) }, "added peer hv4"},
 	{"peer", "peer removed", func(f *config.File) { f.Peers = f.Peers[:1] }, "removed peer hv3"},
 	{"peer", "peer renamed", func(f *config.File) { f.Peers[1].Name = "hv3b" }, "added peer hv3b"},
-	{"peer", "peer endpoint", func(f *config.File) { f.Peers[0].Endpoint = "192.0.2.22:51820" }, `peer hv2: endpoint "192.0.2.22:51820"`},
-	{"peer", "peer keepalive", func(f *config.File) { f.Peers[0].PersistentKeepalive = config.Ptr(25) }, "persistent_keepalive 25s"},
-	{"peer", "peer cost fixed", func(f *config.File) { f.Peers[0].Cost = int64(700) }, "peer hv2: cost 700"},
-	{"peer", "peer cost auto", func(f *config.File) { f.Peers[1].Cost = "auto" }, "peer hv3: cost auto"},
+	{"peer.endpoint", "peer endpoint", func(f *config.File) { f.Peers[0].Endpoint = "192.0.2.22:51820" }, `peer hv2: endpoint "192.0.2.22:51820"`},
+	{"peer.persistent_keepalive", "peer keepalive", func(f *config.File) { f.Peers[0].PersistentKeepalive = config.Ptr(25) }, "persistent_keepalive 25s"},
+	{"peer.cost", "peer cost fixed", func(f *config.File) { f.Peers[0].Cost = int64(700) }, "peer hv2: cost 700"},
+	{"peer.cost", "peer cost auto", func(f *config.File) { f.Peers[1].Cost = "auto" }, "peer hv3: cost auto"},
 	{"tap.vlans", "tap vlans", func(f *config.File) { f.TAP.VLANs = config.Ptr("100-102") }, `tap vlans "100-102", untagged true`},
 	{"tap.untagged", "tap untagged", func(f *config.File) { f.TAP.Untagged = config.Ptr(false) }, `tap vlans "all", untagged false`},
-	{"peer", "peer vlans", func(f *config.File) { f.Peers[0].VLANs = config.Ptr("100") }, `peer hv2: vlans "100", untagged true`},
-	{"peer", "peer untagged", func(f *config.File) { f.Peers[1].Untagged = config.Ptr(false) }, `peer hv3: vlans "all", untagged false`},
+	{"peer.vlans", "peer vlans", func(f *config.File) { f.Peers[0].VLANs = config.Ptr("100") }, `peer hv2: vlans "100", untagged true`},
+	{"peer.untagged", "peer untagged", func(f *config.File) { f.Peers[1].Untagged = config.Ptr(false) }, `peer hv3: vlans "all", untagged false`},
 }
 
 // Every live key of the table has a setter, and every setter a live key.
 func TestLiveKeysHaveSetters(t *testing.T) {
 	for _, k := range config.Keys {
-		if !k.Live || strings.HasPrefix(k.Path, "peer.") {
-			if liveKeys[k.Path] != nil {
-				t.Errorf("%s has a setter but is not live in config.Keys", k.Path)
+		peer := strings.HasPrefix(k.Path, "peer.")
+		identity := k.Path == "peer.name" || k.Path == "peer.public_key"
+		switch {
+		case !k.Live || identity:
+			if liveKeys[k.Path] != nil || livePeerKeys[k.Path] != nil {
+				t.Errorf("%s has a setter but is not live in config.Keys (or names a peer)", k.Path)
 			}
-			continue
-		}
-		if liveKeys[k.Path] == nil {
+		case peer && livePeerKeys[k.Path] == nil:
+			t.Errorf("%s is live in config.Keys but has no setter in livePeerKeys", k.Path)
+		case !peer && liveKeys[k.Path] == nil:
 			t.Errorf("%s is live in config.Keys but has no setter in liveKeys", k.Path)
 		}
 	}
@@ -244,6 +247,11 @@ func TestLiveKeysHaveSetters(t *testing.T) {
 	for path := range liveKeys {
 		if !tested[path] {
 			t.Errorf("live key %s has no case in liveCases", path)
+		}
+	}
+	for path := range livePeerKeys {
+		if !tested[path] {
+			t.Errorf("live peer key %s has no case in liveCases", path)
 		}
 	}
 }
