@@ -73,6 +73,10 @@ var Keys = []*Key{
 		Doc: "keep the TAP when l2wg exits, and reuse it on start (VM bridges keep their port across restarts)"},
 	{Path: "tap.offload", Default: true, value: func(c *Config) any { return c.TAPOffload },
 		Doc: "open the TAP with virtio-net headers and TSO/checksum offload (64 KiB superframes); `false` uses a plain TAP"},
+	{Path: "tap.vlans", Default: "all", Live: true, value: func(c *Config) any { return c.TAPVLANs.VIDs.String() },
+		Doc: "the VLANs the TAP port carries: VIDs and ranges such as `\"100-199,300\"`, `\"all\"` (1–4094) or `\"none\"`; tagged frames of other VLANs are neither learned from it nor sent to it, and are counted (`vlan-filtered`). See *VLAN trunks*"},
+	{Path: "tap.untagged", Default: true, Live: true, value: func(c *Config) any { return c.TAPVLANs.Untagged },
+		Doc: "the TAP port carries untagged (and priority-tagged) frames; `false` drops them there"},
 
 	{Path: "tunnel.mtu", Default: tunnel.DefaultMTU, Min: tunnel.MinMTU, Max: 9000, value: func(c *Config) any { return c.TunnelMTU },
 		Doc: "largest inner packet WireGuard carries"},
@@ -124,6 +128,10 @@ var Keys = []*Key{
 		Doc: "`host:port`: IPv4, `[IPv6]` or a DNS name (resolved at start, retried in the background until it resolves). Without it the peer must dial us."},
 	{Path: "peer.persistent_keepalive", Default: 0, DefaultText: "`0` (off)", Min: 0, Max: 65535, Live: true, peerValue: func(p *Peer) any { return p.PersistentKeepalive },
 		Doc: "seconds, as in WireGuard; set it on a node behind NAT"},
+	{Path: "peer.vlans", Default: "all", Live: true, peerValue: func(p *Peer) any { return p.VLANs.VIDs.String() },
+		Doc: "the VLANs the peer's port carries, as `[tap] vlans`"},
+	{Path: "peer.untagged", Default: true, Live: true, peerValue: func(p *Peer) any { return p.VLANs.Untagged },
+		Doc: "the peer's port carries untagged frames, as `[tap] untagged`"},
 }
 
 // KeyOf returns the row of path ("peer[2].cost" is "peer.cost"); it panics

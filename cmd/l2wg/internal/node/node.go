@@ -108,6 +108,7 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 		if err != nil {
 			return n, err
 		}
+		n.br.SetVLANFilter(p.PortID(), pc.VLANs)
 		peers = append(peers, p)
 	}
 	if cfg.STP.Enabled {
@@ -171,6 +172,7 @@ func (n *Node) openSwitch(pub [32]byte) error {
 	n.port.isolate.Store(cfg.IsolateHost)
 	n.port.id = n.capture.Wrap(n.br).AddPort(n.tap.Name(), n.port)
 	n.setStormLimit(cfg.StormLimit)
+	n.setTAPVLANs(cfg.TAPVLANs)
 	n.port.refreshHostFilter()
 	return nil
 }
