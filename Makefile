@@ -15,9 +15,10 @@ DIST ?= dist
 # (under qemu-user); arch-test runs them. Under emulation -short; the frag
 # memory-cap floods (100,000 fragments each) and the tunnel's receive
 # allocation count (the tunnel's own timers allocate beside it when the
-# emulator is slow) run natively only.
+# emulator is slow) run natively only, and so do the namespace tests that
+# re-execute their test binary (no binfmt_misc for qemu here).
 ARCH_PKGS  := ./frag/... ./bridge/... ./stp/... ./tunnel/... ./cmd/l2wg/internal/tomlpos ./cmd/l2wg/internal/wgsock ./cmd/l2wg/systemd
-QEMU_SKIP  := CapFlood|CapConcurrent|TestReceiveAllocatesNothing
+QEMU_SKIP  := CapFlood|CapConcurrent|TestReceiveAllocatesNothing|InNamespaces
 
 .PHONY: all build cross dist arch-test test unit e2e bench fuzz demo lint fmt-check vet deps clean
 
