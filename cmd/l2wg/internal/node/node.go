@@ -39,7 +39,8 @@ type Node struct {
 	tap   *tap.Device
 	tapID bridge.PortID
 	tun   *tunnel.Tunnel
-	st    *spanning.Tree // nil when [stp] enabled = false
+	st    *spanning.Tree // nil when [stp] enabled = false, or in mesh mode
+	mesh  *meshDriver    // nil unless [mesh] protocol = "shortest-path"
 	ctl   net.Listener
 
 	level   *slog.LevelVar // log level, changed by reload
@@ -118,6 +119,13 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 	n.setStormLimit(cfg.StormLimit)
 	n.refreshHostFilter()
 
+	var sw tunnel.Switch = peerSwitch{n.br, cfg.STP.Enabled, &n.storm}
+	if cfg.MeshProtocol == config.MeshShortestPath {
+		if n.mesh, err = newMeshDriver(n.br, pub, log); err != nil {
+			return n, err
+		}
+		sw = meshSwitch{n.mesh}
+	}
 	n.tun, err = tunnel.New(tunnel.Config{
 		PrivateKey: cfg.PrivateKey,
 		ListenPort: cfg.ListenPort,
@@ -129,7 +137,7 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 		},
 		Logger:        log,
 		ProbeInterval: cfg.ProbeInterval,
-	}, n.capture.Wrap(peerSwitch{n.br, cfg.STP.Enabled, &n.storm}))
+	}, n.capture.Wrap(sw))
 	if err != nil {
 		return n, err
 	}
@@ -141,7 +149,7 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 		}
 		peers = append(peers, p)
 	}
-	if cfg.STP.Enabled {
+	if cfg.STP.Enabled && n.mesh == nil {
 		if err := n.startSpanningTree(pub, peers); err != nil {
 			return n, err
 		}
@@ -160,6 +168,10 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 	if n.st != nil {
 		n.wg.Add(1)
 		go n.routineSpanningTree()
+	}
+	if n.mesh != nil {
+		n.wg.Add(1)
+		go n.routineMesh()
 	}
 	n.uapi = uapi.Start(n.tap.Name(), n.tun, log)
 	if cfg.MetricsListen != "" {
