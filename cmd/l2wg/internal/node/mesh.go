@@ -153,6 +153,7 @@ func (n *Node) routineMesh() {
 	tick := time.NewTicker(meshTick)
 	defer tick.Stop()
 	sessions := make(map[bridge.PortID]bool)
+	lv := &liveness{tun: n.tun, log: n.log}
 	var lastPoll time.Time
 	for {
 		select {
@@ -161,7 +162,7 @@ func (n *Node) routineMesh() {
 		case now := <-tick.C:
 			if now.Sub(lastPoll) >= meshSessionPoll {
 				lastPoll = now
-				n.pollSessions(sessions, now)
+				lv.pollSessions(sessions, now)
 			}
 			n.followMeshPeers(sessions, now)
 			n.mesh.tick(now)
