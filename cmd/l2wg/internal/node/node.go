@@ -42,6 +42,7 @@ type Node struct {
 	tun  *tunnel.Tunnel
 	st   *spanning.Tree // nil when [stp] enabled = false, or in mesh mode
 	mesh *meshDriver    // nil unless [mesh] protocol = "shortest-path"
+	edge *meshEdge      // the TAP's appointed-forwarder election; nil unless mesh (mesh_edge.go)
 	ctl  net.Listener
 
 	level *slog.LevelVar // log level, changed by reload
@@ -104,6 +105,7 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 		if n.mesh, err = newMeshDriver(n.br, pub, log); err != nil {
 			return n, err
 		}
+		n.startMeshEdge()
 	}
 	if err := n.openTunnel(); err != nil {
 		return n, err
