@@ -261,6 +261,11 @@ func (f *Forwarder) Tick(now time.Time) {
 	}
 }
 
+// Listening reports whether the node is still in its inhibition at now.
+func (f *Forwarder) Listening(now time.Time) bool {
+	return now.Sub(f.listenFrom) < f.cfg.Inhibition
+}
+
 // Forwarding reports whether this node is the LAN's appointed forwarder
 // (as of the last call).
 func (f *Forwarder) Forwarding() bool { return f.forwarding }

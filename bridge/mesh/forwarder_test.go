@@ -175,8 +175,14 @@ func TestForwarderElection(t *testing.T) {
 				t.Fatalf("forwards %v after start, before the inhibition", s.now.Sub(time.Unix(1000, 0)))
 			}
 		}
+		if !s.nodes[7].f.Listening(s.now) {
+			t.Fatal("not listening before the inhibition's end")
+		}
 		s.step()
 		s.step()
+		if s.nodes[7].f.Listening(s.now) {
+			t.Fatal("still listening after the inhibition")
+		}
 		if s.only(0) != 7 {
 			t.Fatal("not 7")
 		}

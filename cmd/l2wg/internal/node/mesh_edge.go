@@ -31,11 +31,15 @@ type meshEdge struct {
 	br    *bridge.Bridge
 	tapID bridge.PortID
 	meshP bridge.PortID // the mesh port, whose learned addresses a new forwarder forgets
+	mp    *bridge.MeshPort
 	log   *slog.Logger
 
-	mu  sync.Mutex      // serializes f; protects fwd
-	f   *mesh.Forwarder // protected by mu
-	fwd bool            // the state applied to the TAP port; protected by mu
+	mu    sync.Mutex      // serializes f; protects fwd
+	f     *mesh.Forwarder // protected by mu
+	fwd   bool            // the state applied to the TAP port; protected by mu
+	heard bool            // the end of the inhibition was logged; protected by mu
+	// nodes heard on the LAN, when last; protected by mu
+	lanNodes map[mesh.NodeID]time.Time
 
 	ignored atomic.Uint64 // control frames that are not hellos on the TAP
 }
@@ -43,7 +47,8 @@ type meshEdge struct {
 // startMeshEdge puts the TAP port under the appointed-forwarder election
 // and starts its routine. Called in mesh mode, before the TAP is read.
 func (n *Node) startMeshEdge() {
-	e := &meshEdge{br: n.br, tapID: n.port.id, meshP: n.mesh.mp.ID(), log: n.log}
+	e := &meshEdge{br: n.br, tapID: n.port.id, meshP: n.mesh.mp.ID(), mp: n.mesh.mp, log: n.log,
+		lanNodes: map[mesh.NodeID]time.Time{}}
 	e.f = mesh.NewForwarder(mesh.ForwarderConfig{Self: n.mesh.m.ID(), MAC: n.tap.MAC()}, time.Now())
 	n.br.SetPortState(e.tapID, stp.Blocking)
 	n.br.AddControlAddress(bridge.MAC(mesh.HelloGroup))
@@ -64,12 +69,76 @@ func (e *meshEdge) handleControl(in bridge.PortID, f bridge.Frame) {
 		e.ignored.Add(1)
 		return
 	}
+	now := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.f.Receive(f.Data, time.Now()); err != nil {
+	if err := e.f.Receive(f.Data, now); err != nil {
 		return // counted by the forwarder
 	}
+	if h, err := mesh.DecodeHello(f.Data); err == nil && (len(e.lanNodes) < maxLANNodes || e.lanNodes[h.Node] != time.Time{}) {
+		e.lanNodes[h.Node] = now
+	}
 	e.applyLocked()
+}
+
+// maxLANNodes caps the memory of nodes heard on the LAN.
+const maxLANNodes = 64
+
+// lanMemory is how long a node heard on the LAN is remembered as one of
+// its nodes, for announceLocked.
+const lanMemory = time.Hour
+
+// maxAnnounce caps the frames a new forwarder sends at once.
+const maxAnnounce = 4096
+
+// announceLocked makes the LAN learn the mesh's addresses through this
+// node's TAP, as a migrated VM announces itself (QEMU's RARP
+// self-announce), once it forwards: one broadcast RARP frame from each address the switch
+// learned behind the mesh, unless it was learned behind a node of this
+// LAN (those are the LAN's own hosts, seen through the old forwarder).
+// Without it the LAN's bridges keep sending towards the old forwarder the
+// frames for remote hosts until each remote host happens to send a
+// broadcast (seconds: an ARP refresh). It returns the frames to send.
+func (e *meshEdge) announcementsLocked() []bridge.Frame {
+	now := time.Now()
+	for id, t := range e.lanNodes {
+		if now.Sub(t) > lanMemory {
+			delete(e.lanNodes, id)
+		}
+	}
+	var frames []bridge.Frame
+	for _, fe := range e.br.FDB() {
+		if fe.Port != e.meshP || fe.Age > e.br.AgeingTime() || len(frames) == maxAnnounce {
+			continue
+		}
+		if node, ok := e.mp.AddressNode(fe.VID, fe.MAC); ok && e.lanNodes[node] != (time.Time{}) {
+			continue
+		}
+		frames = append(frames, bridge.Frame{Data: rarpAnnounce(fe.VID, fe.MAC)})
+	}
+	return frames
+}
+
+// rarpAnnounce is the frame QEMU sends for a migrated VM: broadcast, from
+// mac, RARP (EtherType 0x8035) reverse request with mac as the sender and
+// target hardware addresses; tagged with vid unless 0.
+func rarpAnnounce(vid uint16, mac bridge.MAC) []byte {
+	b := make([]byte, 0, 64)
+	b = append(b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+	b = append(b, mac[:]...)
+	if vid != 0 {
+		b = append(b, 0x81, 0x00, byte(vid>>8), byte(vid))
+	}
+	b = append(b, 0x80, 0x35, // RARP
+		0, 1, 0x08, 0x00, 6, 4, 0, 3) // Ethernet, IPv4, lengths, reverse request
+	b = append(b, mac[:]...)
+	b = append(b, 0, 0, 0, 0)
+	b = append(b, mac[:]...)
+	b = append(b, 0, 0, 0, 0)
+	for len(b) < 60 {
+		b = append(b, 0)
+	}
+	return b
 }
 
 func (e *meshEdge) routine(done <-chan struct{}) {
@@ -90,6 +159,10 @@ func (e *meshEdge) routine(done <-chan struct{}) {
 				e.f.Tick(now)
 			}
 			e.applyLocked()
+			if !e.heard && !e.f.Listening(now) {
+				e.heard = true
+				e.log.Info("mesh: LAN heard", "forwarding", e.fwd, "lan", e.lanLocked())
+			}
 			e.mu.Unlock()
 			if hello != nil {
 				e.br.Output(e.tapID, []bridge.Frame{{Data: hello}})
@@ -110,9 +183,15 @@ func (e *meshEdge) applyLocked() {
 	e.fwd = fwd
 	lan := e.lanLocked()
 	if fwd {
+		frames := e.announcementsLocked()
 		e.br.Flush(e.meshP)
 		e.br.SetPortState(e.tapID, stp.Forwarding)
-		e.log.Info("mesh: appointed forwarder", "lan", lan)
+		for rest := frames; len(rest) > 0; {
+			k := min(len(rest), tapBatch)
+			e.br.Output(e.tapID, rest[:k])
+			rest = rest[k:]
+		}
+		e.log.Info("mesh: appointed forwarder", "lan", lan, "announced", len(frames))
 		return
 	}
 	e.br.SetPortState(e.tapID, stp.Blocking)
