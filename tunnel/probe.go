@@ -119,7 +119,7 @@ func (t *Tunnel) handleProbe(p *PeerPort, chunk []byte, now time.Time) {
 		var pkt ctrlPacket
 		pkt.dst = p.label
 		putProbe(&pkt.data, probeReply, seq, sent)
-		t.vtun.sendControl(pkt)
+		t.sendControl(p, pkt, now)
 	case probeReply:
 		rtt := now.Sub(time.Unix(0, sent))
 		if rtt < 0 || rtt > time.Minute {
@@ -176,7 +176,7 @@ func (t *Tunnel) routineProbe(interval time.Duration) {
 				var pkt ctrlPacket
 				pkt.dst = p.label
 				putProbe(&pkt.data, probeRequest, p.probe.seq.Add(1), now.UnixNano())
-				t.vtun.sendControl(pkt)
+				t.sendControl(p, pkt, now)
 			}
 			t.mu.Unlock()
 		}
