@@ -7,14 +7,45 @@ LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/l2wg
 FUZZTIME ?= 30s
 # Tools the network-namespace tests drive. Debian package: command.
-TEST_TOOLS := iputils-ping:ping iperf3:iperf3 wireguard-tools:wg arping:arping nftables:nft tcpdump:tcpdump
+TEST_TOOLS := iputils-ping:ping iperf3:iperf3 wireguard-tools:wg arping:arping nftables:nft tcpdump:tcpdump ethtool:ethtool \
+	qemu-user-static:qemu-arm-static systemd:systemd-analyze man-db:man
+# Architectures l2wg is built and packaged for: cmd/l2wg/dist/targets.
+DIST ?= dist
+# Packages whose unit tests run as 386 (natively) and as arm and arm64
+# (under qemu-user); arch-test runs them. Under emulation -short; the frag
+# memory-cap floods (100,000 fragments each) and the tunnel's receive
+# allocation count (the tunnel's own timers allocate beside it when the
+# emulator is slow) run natively only, and so do the namespace tests that
+# re-execute their test binary (no binfmt_misc for qemu here).
+ARCH_PKGS  := ./frag/... ./bridge/... ./stp/... ./tunnel/... ./cmd/l2wg/internal/tomlpos ./cmd/l2wg/internal/wgsock ./cmd/l2wg/systemd
+QEMU_SKIP  := CapFlood|CapConcurrent|TestReceiveAllocatesNothing|InNamespaces
 
-.PHONY: all build test unit e2e bench fuzz demo lint fmt-check vet deps clean
+.PHONY: all build cross dist arch-test test unit e2e bench fuzz demo lint fmt-check vet deps clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/l2wg
+
+# cross builds static binaries for every architecture into bin/cross.
+cross:
+	BINARIES_ONLY=1 sh cmd/l2wg/dist/dist.sh bin/cross $(VERSION)
+
+# dist writes static binaries and a Debian package per architecture
+# (binary, systemd unit, example /etc/l2wg/node.toml, l2wg(8)) to $(DIST).
+dist:
+	sh cmd/l2wg/dist/dist.sh $(DIST) $(VERSION)
+
+# arch-test: every package compiles for every architecture, vet passes on 32-bit big-endian
+# mips (test files included), and the unit tests of ARCH_PKGS pass as 386
+# (natively; tap's namespace tests too) and under qemu-user as arm
+# (GOARM=5, soft float) and arm64.
+arch-test: deps
+	CHECK_ONLY=1 sh cmd/l2wg/dist/dist.sh bin/cross $(VERSION)
+	GOARCH=mips GOMIPS=softfloat $(GO) vet ./...
+	GOARCH=386 $(GO) test -count=1 $(ARCH_PKGS) ./tap/...
+	GOARCH=arm GOARM=5 $(GO) test -short -count=1 -exec qemu-arm-static -skip '$(QEMU_SKIP)' $(ARCH_PKGS)
+	GOARCH=arm64 $(GO) test -short -count=1 -exec qemu-aarch64-static -skip '$(QEMU_SKIP)' $(ARCH_PKGS)
 
 # deps installs the test tools that are missing (apt-get, needs root).
 deps:
@@ -34,31 +65,45 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-# test: formatting, vet, unit tests with the race detector, fuzz seed corpora,
-# and the end-to-end tests in network namespaces (root). The namespace
-# packages run one at a time (-p 1): their measurements (failover gaps, loss
-# over an impaired link) must not compete with each other for two CPUs.
+# NS_PKGS are the packages whose tests change the system: network
+# namespaces, TAPs, a Debian package installed and removed (root);
+# UNIT_PKGS are all the others: the library packages and the daemon's
+# (config, control, capture, metrics, uapi, node, bridge/spanning, ...).
+NS_PKGS   := ./cmd/l2wg ./cmd/l2wg/internal/lab ./cmd/l2wg/internal/netns ./cmd/l2wg/dist
+UNIT_PKGS  = $(shell $(GO) list ./... | grep -v -x -e 'github.com/l2wg/l2wg/cmd/l2wg' -e '.*/internal/lab' -e '.*/internal/netns' -e '.*/cmd/l2wg/dist')
+
+# test: formatting, vet, every package's unit tests with the race detector
+# (fuzz seed corpora included), again without it the tests it would skip or
+# shrink (zero allocations, the full-size floods and sizes), and the tests
+# that change the system (root). Those run one package at a time (-p 1):
+# their measurements (failover gaps, loss over an impaired link) must not
+# compete with each other for two CPUs.
 test: deps fmt-check vet
-	$(GO) test -race -count=1 ./frag/... ./bridge/... ./stp/... ./tunnel/... ./tap/...
-	$(GO) test -count=1 -timeout 15m -p 1 ./cmd/...
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+	$(GO) test -count=1 -run 'Alloc|CapFlood|EverySize' ./frag/... ./bridge/... ./stp/... ./tunnel/... ./tap/...
+	$(GO) test -count=1 -timeout 15m -p 1 $(NS_PKGS)
 
 unit: fmt-check vet
-	$(GO) test -race -count=1 ./frag/... ./bridge/... ./stp/... ./tunnel/...
+	$(GO) test -race -count=1 $(UNIT_PKGS)
 
 e2e: deps
 	$(GO) test -count=1 -timeout 15m -run E2E -v ./cmd/l2wg
 
-# bench: the Go benchmarks of the hot path, then the side-by-side benchmark
+# bench: the Go benchmarks of the hot path, the failover benchmark (a site's
+# l2wg killed 5 times per scenario in a namespace triangle, RSTP and 802.1D;
+# FAILOVERFLAGS=-failover.kills=N to change), then the side-by-side benchmark
 # in network namespaces (root): wireguard-go L3, wireguard-go + kernel VXLAN,
 # tinc switch mode, fastd tap and l2wg, interleaved, 3 repetitions; the table
 # goes to bench-results.md. BENCHFLAGS=-quick for a 1.5-minute run.
 BENCHFLAGS ?=
+FAILOVERFLAGS ?=
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./frag/... ./bridge/... ./tunnel/...
+	$(GO) test -run '^$$' -bench Failover -benchtime 1x -timeout 30m ./cmd/l2wg/internal/lab $(FAILOVERFLAGS)
 	$(GO) run ./cmd/l2wg/internal/bench -fastd -l2wg $(BIN) -out bench-results.md $(BENCHFLAGS)
 
 fuzz:
-	@for pkg in ./frag ./stp ./tunnel ./cmd/l2wg ./tap; do \
+	@for pkg in ./frag ./stp ./tunnel ./tap ./cmd/l2wg/internal/config; do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "fuzz $$pkg $$f for $(FUZZTIME)"; \
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
@@ -74,4 +119,4 @@ lint: fmt-check vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
 
 clean:
-	rm -rf bin
+	rm -rf bin $(DIST)

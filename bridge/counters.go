@@ -32,6 +32,13 @@ const (
 	// DropStorm: a broadcast, multicast or unknown-unicast frame over the
 	// ingress port's storm-control limit (SetStormLimit).
 	DropStorm
+	// DropBadVLANTag: a malformed VLAN tag: the frame is too short to hold
+	// its tag (or QinQ's inner tag) and the EtherType behind it, or the tag
+	// has the reserved VID 4095.
+	DropBadVLANTag
+	// DropVLANFiltered: the ingress port does not carry the frame's VLAN, or
+	// the known egress port of a unicast frame does not (SetVLANFilter).
+	DropVLANFiltered
 
 	numDropReasons
 )
@@ -46,6 +53,8 @@ var dropReasonNames = [...]string{
 	DropSamePort:         "same-port",
 	DropNoControlHandler: "no-control-handler",
 	DropStorm:            "storm",
+	DropBadVLANTag:       "bad-vlan-tag",
+	DropVLANFiltered:     "vlan-filtered",
 }
 
 // String returns a short name such as "runt" or "fdb-full".
@@ -62,10 +71,13 @@ type Drops [numDropReasons]uint64
 
 // Counters are one port's frame and byte counts. Rx counts every frame handed
 // to Input on the port, dropped or not; Tx counts frames written to the port by
-// Input and Output. Drops are counted on the ingress port.
+// Input and Output. Drops are counted on the ingress port. TxVLANFiltered
+// counts the flooded frames that this port did not get because its VLAN
+// filter does not carry their VID (they went to the other ports).
 type Counters struct {
 	RxFrames, RxBytes uint64
 	TxFrames, TxBytes uint64
+	TxVLANFiltered    uint64
 	Drops             Drops
 }
 
@@ -102,15 +114,17 @@ func (c *dropCounters) load() Drops {
 type portCounters struct {
 	rxFrames, rxBytes atomic.Uint64
 	txFrames, txBytes atomic.Uint64
+	txVLANFiltered    atomic.Uint64
 	drops             dropCounters
 }
 
 func (c *portCounters) load() Counters {
 	return Counters{
-		RxFrames: c.rxFrames.Load(),
-		RxBytes:  c.rxBytes.Load(),
-		TxFrames: c.txFrames.Load(),
-		TxBytes:  c.txBytes.Load(),
-		Drops:    c.drops.load(),
+		RxFrames:       c.rxFrames.Load(),
+		RxBytes:        c.rxBytes.Load(),
+		TxFrames:       c.txFrames.Load(),
+		TxBytes:        c.txBytes.Load(),
+		TxVLANFiltered: c.txVLANFiltered.Load(),
+		Drops:          c.drops.load(),
 	}
 }

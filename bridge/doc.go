@@ -14,6 +14,7 @@
 //	fdb.go      the MAC table: learning, lookup, ageing, flush, sweep
 //	forward.go  egress: per-call batches, flooding, one WriteFrames per port per call
 //	port.go     the port table and port administration
+//	vlan.go     VLAN tags, VID sets, per-port VLAN filters
 //	counters.go per-port and bridge-wide counters
 //
 // # Decisions and their reasons
@@ -37,6 +38,22 @@
 // clock is read once per call, and counters are summed per call and added
 // with one atomic add per counter. Per-call scratch comes from a sync.Pool, so
 // a steady state Input allocates nothing.
+//
+// VLANs: independent VLAN learning, as an 802.1Q bridge with one filtering
+// database per VLAN. The FDB key is (VID, MAC) packed into one uint64, the
+// VID in the bits above the MAC, so a VLAN-aware lookup costs what the
+// MAC-only one did. The VID is the outer tag's, 802.1Q (0x8100) or 802.1ad
+// (0x88a8, QinQ); untagged and priority-tagged frames have VID 0. The switch
+// never adds, removes or rewrites a tag: a trunk carries frames as they came.
+// Ageing, the size limit (it counts (VID, MAC) entries), station moves and
+// flushes are per entry, so per VID. A port's VLAN filter (SetVLANFilter)
+// is read once per Input call on ingress and once per port per call on
+// egress; while no port has one, flooding hands every port the same slice as
+// before, and a port with a filter gets its own list of the frames of its
+// VLANs. One spanning tree serves all VLANs (802.1Q's common spanning tree):
+// port states and the tree's flushes apply to every VID. A malformed tag (too
+// short for the tag and the EtherType behind it, or VID 4095) is dropped and
+// counted (DropBadVLANTag).
 //
 // FDB limit: a full FDB never evicts a known host. A new address is simply not
 // learned (counted as DropFDBFull) and its frames are still flooded, so a MAC

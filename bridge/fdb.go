@@ -2,7 +2,9 @@ package bridge
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"log/slog"
 	"slices"
 	"sync"
@@ -11,10 +13,10 @@ import (
 )
 
 // fdb is the forwarding database: which port each source address was last
-// seen on, and when.
+// seen on in each VLAN, and when.
 type fdb struct {
 	mu      sync.RWMutex // protects entries and every entry's port
-	entries map[macKey]*fdbEntry
+	entries map[fdbKey]*fdbEntry
 
 	limit  int          // most entries; set once by init
 	ageing atomic.Int64 // entry lifetime, time.Duration
@@ -24,16 +26,31 @@ type fdb struct {
 	lastFullLog atomic.Int64 // see rateLimit: "fdb full" warnings
 }
 
-// macKey is a MAC packed into an integer: a map keyed by it hashes and
-// compares faster than one keyed by a [6]byte.
-type macKey uint64
+// fdbKey is a (VID, MAC) pair packed into an integer, the VID in bits 48-59
+// and the MAC below: a map keyed by it hashes and compares faster than one
+// keyed by a struct or a [6]byte.
+type fdbKey uint64
 
-func (m MAC) key() macKey {
-	return macKey(m[0])<<40 | macKey(m[1])<<32 | macKey(m[2])<<24 | macKey(m[3])<<16 | macKey(m[4])<<8 | macKey(m[5])
+func keyOf(vid uint16, m MAC) fdbKey {
+	return fdbKey(vid)<<48 | fdbKey(m[0])<<40 | fdbKey(m[1])<<32 | fdbKey(m[2])<<24 |
+		fdbKey(m[3])<<16 | fdbKey(m[4])<<8 | fdbKey(m[5])
 }
 
-func (k macKey) mac() MAC {
+func (k fdbKey) mac() MAC {
 	return MAC{byte(k >> 40), byte(k >> 32), byte(k >> 24), byte(k >> 16), byte(k >> 8), byte(k)}
+}
+
+func (k fdbKey) vid() uint16 { return uint16(k >> 48) }
+
+// srcKey and dstKey return the key of the frame's source or destination in
+// VLAN vid, each with one 8-byte load; the frame holds at least an Ethernet
+// header. They equal keyOf(vid, e.Src()) and keyOf(vid, e.Dst()).
+func (e Ethernet) srcKey(vid uint16) fdbKey {
+	return fdbKey(vid)<<48 | fdbKey(binary.BigEndian.Uint64(e[4:12])&(1<<48-1))
+}
+
+func (e Ethernet) dstKey(vid uint16) fdbKey {
+	return fdbKey(vid)<<48 | fdbKey(binary.BigEndian.Uint64(e[0:8])>>16)
 }
 
 type fdbEntry struct {
@@ -43,6 +60,7 @@ type fdbEntry struct {
 
 // FDBEntry is a snapshot of one FDB entry.
 type FDBEntry struct {
+	VID      uint16 // 0: untagged
 	MAC      MAC
 	Port     PortID
 	PortName string
@@ -50,7 +68,7 @@ type FDBEntry struct {
 }
 
 func (f *fdb) init(limit int, ageing time.Duration) {
-	f.entries = make(map[macKey]*fdbEntry)
+	f.entries = make(map[fdbKey]*fdbEntry)
 	f.limit = limit
 	f.ageing.Store(int64(ageing))
 }
@@ -59,10 +77,10 @@ func (f *fdb) init(limit int, ageing time.Duration) {
 // an entry counts as unknown even before Sweep removes it.
 func expired(updated, now, ageing int64) bool { return now-updated >= ageing }
 
-// lookupLocked returns the port dst was learned on, if it is known and fresh.
-// Called with f.mu held for reading.
-func (f *fdb) lookupLocked(dst MAC, now, ageing int64) (PortID, bool) {
-	e := f.entries[dst.key()]
+// lookupLocked returns the port the address of key dst was learned on, if it
+// is known and fresh. Called with f.mu held for reading.
+func (f *fdb) lookupLocked(dst fdbKey, now, ageing int64) (PortID, bool) {
+	e := f.entries[dst]
 	if e == nil || expired(e.updated.Load(), now, ageing) {
 		return 0, false
 	}
@@ -78,10 +96,11 @@ const (
 	learnFull                    // new, and the FDB is full: not learned
 )
 
-// learnLocked refreshes src seen on port in at now if it is already known
-// there, which needs no write lock. Called with f.mu held for reading.
-func (f *fdb) learnLocked(src MAC, in PortID, now int64) learnResult {
-	e := f.entries[src.key()]
+// learnLocked refreshes the address of key src seen on port in at now if it
+// is already known there, which needs no write lock. Called with f.mu held for
+// reading.
+func (f *fdb) learnLocked(src fdbKey, in PortID, now int64) learnResult {
+	e := f.entries[src]
 	switch {
 	case e == nil && len(f.entries) >= f.limit:
 		return learnFull
@@ -109,7 +128,7 @@ func (f *fdb) learnAll(p *port, pending []pendingLearn, now int64, log *slog.Log
 	}
 	for _, pl := range pending {
 		src := pl.src
-		e := f.entries[src.key()]
+		e := f.entries[src]
 		switch {
 		case e == nil:
 			if len(f.entries) >= f.limit {
@@ -118,7 +137,7 @@ func (f *fdb) learnAll(p *port, pending []pendingLearn, now int64, log *slog.Log
 			}
 			e = new(fdbEntry)
 			e.port = p.id
-			f.entries[src.key()] = e
+			f.entries[src] = e
 		case e.port != p.id:
 			old := e.port
 			e.port = p.id
@@ -132,9 +151,9 @@ func (f *fdb) learnAll(p *port, pending []pendingLearn, now int64, log *slog.Log
 
 // logMove logs a station move at debug, at most once a second: a loop moves
 // addresses back and forth at line rate.
-func (f *fdb) logMove(log *slog.Logger, m MAC, from PortID, to *port, now int64) {
+func (f *fdb) logMove(log *slog.Logger, k fdbKey, from PortID, to *port, now int64) {
 	if log.Enabled(context.Background(), slog.LevelDebug) && rateLimit(&f.lastMoveLog, now, time.Second) {
-		log.Debug("station moved", "mac", m.String(), "from", from, "port", to.name, "id", to.id)
+		log.Debug("station moved", "mac", k.mac().String(), "vid", k.vid(), "from", from, "port", to.name, "id", to.id)
 	}
 }
 
@@ -157,12 +176,17 @@ func rateLimit(last *atomic.Int64, now int64, interval time.Duration) bool {
 	return last.CompareAndSwap(l, now+1)
 }
 
-// flush forgets the addresses learned on port id.
+// flush forgets the addresses learned on port id, in every VLAN.
 func (f *fdb) flush(id PortID) {
+	f.flushFunc(func(_ fdbKey, e *fdbEntry) bool { return e.port == id })
+}
+
+// flushFunc forgets the entries for which forget returns true.
+func (f *fdb) flushFunc(forget func(k fdbKey, e *fdbEntry) bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for k, e := range f.entries {
-		if e.port == id {
+		if forget(k, e) {
 			delete(f.entries, k)
 		}
 	}
@@ -174,9 +198,15 @@ func (f *fdb) len() int {
 	return len(f.entries)
 }
 
-// Flush forgets the addresses learned on a port, as the spanning tree asks
-// when the port leaves the forwarding state or the topology changes.
+// Flush forgets the addresses learned on a port in every VLAN, as the
+// spanning tree (one for all VLANs) asks when the port leaves the forwarding
+// state or the topology changes.
 func (b *Bridge) Flush(id PortID) { b.fdb.flush(id) }
+
+// FlushVLAN forgets the addresses learned on a port in VLAN vid (0: untagged).
+func (b *Bridge) FlushVLAN(id PortID, vid uint16) {
+	b.fdb.flushFunc(func(k fdbKey, e *fdbEntry) bool { return e.port == id && k.vid() == vid })
+}
 
 // FlushAll forgets every learned address.
 func (b *Bridge) FlushAll() {
@@ -201,8 +231,8 @@ func (b *Bridge) Sweep() {
 	}
 }
 
-// FDB returns a snapshot of the forwarding database sorted by address,
-// expired entries that Sweep has not removed yet included.
+// FDB returns a snapshot of the forwarding database sorted by VID and
+// address, expired entries that Sweep has not removed yet included.
 func (b *Bridge) FDB() []FDBEntry {
 	now := b.now()
 	tab := b.ports.Load()
@@ -211,6 +241,7 @@ func (b *Bridge) FDB() []FDBEntry {
 	entries := make([]FDBEntry, 0, len(f.entries))
 	for k, e := range f.entries {
 		entries = append(entries, FDBEntry{
+			VID:      k.vid(),
 			MAC:      k.mac(),
 			Port:     e.port,
 			PortName: tab.portName(e.port),
@@ -218,6 +249,22 @@ func (b *Bridge) FDB() []FDBEntry {
 		})
 	}
 	f.mu.RUnlock()
-	slices.SortFunc(entries, func(a, b FDBEntry) int { return bytes.Compare(a.MAC[:], b.MAC[:]) })
+	slices.SortFunc(entries, func(a, b FDBEntry) int {
+		return cmp.Or(cmp.Compare(a.VID, b.VID), bytes.Compare(a.MAC[:], b.MAC[:]))
+	})
 	return entries
+}
+
+// FDBEntriesByVLAN returns the number of FDB entries per VID (0: untagged),
+// expired entries that Sweep has not removed yet included; VIDs without
+// entries are left out.
+func (b *Bridge) FDBEntriesByVLAN() map[uint16]int {
+	f := &b.fdb
+	counts := make(map[uint16]int)
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for k := range f.entries {
+		counts[k.vid()]++
+	}
+	return counts
 }

@@ -15,6 +15,7 @@ const (
 // cleared before the batch returns to the pool.
 type batch struct {
 	dest    []int32        // per input frame: destNone, destFlood or a PortID
+	vid     []uint16       // per flooded input frame: its VID
 	out     [][]Frame      // indexed by PortID: known-unicast frames for that port
 	touched []PortID       // ports with frames in out
 	flood   []Frame        // frames for every forwarding port but the ingress one
@@ -26,10 +27,10 @@ type batch struct {
 	drops   Drops
 }
 
-// pendingLearn is a source address that Input could not learn under the FDB
-// read lock, and the number of consecutive frames it came in.
+// pendingLearn is a (VID, source address) that Input could not learn under
+// the FDB read lock, and the number of consecutive frames it came in.
 type pendingLearn struct {
-	src    MAC
+	src    fdbKey
 	frames uint64
 }
 
@@ -43,6 +44,10 @@ func getBatch(nframes, nports int) *batch {
 		bt.dest = make([]int32, nframes)
 	}
 	bt.dest = bt.dest[:nframes]
+	if cap(bt.vid) < nframes {
+		bt.vid = make([]uint16, nframes)
+	}
+	bt.vid = bt.vid[:nframes]
 	if len(bt.out) < nports {
 		out := make([][]Frame, nports)
 		copy(out, bt.out)
@@ -89,17 +94,19 @@ func (bt *batch) unicast(i int, f *Frame, id PortID) {
 	bt.out[id] = append(bt.out[id], *f)
 }
 
-// floodFrame queues input frame i for every forwarding port but the ingress
-// one.
-func (bt *batch) floodFrame(i int, f *Frame) {
+// floodFrame queues input frame i, of VLAN vid, for every forwarding port but
+// the ingress one (that carries vid).
+func (bt *batch) floodFrame(i int, f *Frame, vid uint16) {
 	bt.dest[i] = destFlood
+	bt.vid[i] = vid
 	bt.flood = append(bt.flood, *f)
 }
 
 // deliver writes the frames of one Input call: one WriteFrames per egress
-// port, in input order (br_forward.c's job). Every port that only floods gets
-// the same flood slice; a port that also has known-unicast frames gets them
-// merged with the flood frames in input order.
+// port, in input order (br_forward.c's job). Every port that only floods and
+// carries every VLAN gets the same flood slice; a port that also has
+// known-unicast frames, or has a VLAN filter, gets its own list in input
+// order: its unicast frames and the flood frames of the VLANs it carries.
 func (bt *batch) deliver(tab *portTable, in PortID, frames []Frame) {
 	if len(bt.flood) == 0 {
 		for _, id := range bt.touched {
@@ -114,12 +121,21 @@ func (bt *batch) deliver(tab *portTable, in PortID, frames []Frame) {
 			continue
 		}
 		unicast := bt.out[id]
+		vf := p.vlans.Load()
 		switch {
 		case !p.portState().Forwards():
 			// It stopped forwarding since the unicast decision, or
 			// never did: no flooding to it.
 			if len(unicast) > 0 {
 				p.transmit(unicast, frameBytes(unicast))
+			}
+		case vf != nil:
+			merged := bt.mergeVLANs(frames, PortID(id), vf)
+			if skipped := len(bt.flood) + len(unicast) - len(merged); skipped > 0 {
+				p.stats.txVLANFiltered.Add(uint64(skipped))
+			}
+			if len(merged) > 0 {
+				p.transmit(merged, frameBytes(merged))
 			}
 		case len(unicast) == 0:
 			p.transmit(bt.flood, floodBytes)
@@ -128,6 +144,18 @@ func (bt *batch) deliver(tab *portTable, in PortID, frames []Frame) {
 			p.transmit(merged, frameBytes(merged))
 		}
 	}
+}
+
+// mergeVLANs returns the input frames for port id, unicast and the flood
+// frames of the VLANs vf carries, in order.
+func (bt *batch) mergeVLANs(frames []Frame, id PortID, vf *vlanFilter) []Frame {
+	bt.merged = bt.merged[:0]
+	for i, d := range bt.dest {
+		if d == int32(id) || d == destFlood && vf.carries(bt.vid[i]) {
+			bt.merged = append(bt.merged, frames[i])
+		}
+	}
+	return bt.merged
 }
 
 // merge returns the input frames for port id, unicast and flood, in order.

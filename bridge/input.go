@@ -15,14 +15,17 @@ import "github.com/l2wg/l2wg/stp"
 //   - to a control address: to the control handler whatever the port state,
 //     never forwarded (DropNoControlHandler without one);
 //   - source in the port's deny filter: dropped (DropFilteredSource);
-//   - if the port state learns: the source is learned on this port (moved
-//     here if it was known on another); if the FDB is full a new address is
-//     not learned (DropFDBFull) and the frame goes on;
+//   - a malformed VLAN tag: dropped (DropBadVLANTag); a VLAN the port does
+//     not carry: dropped (DropVLANFiltered);
+//   - if the port state learns: the (VID, source) is learned on this port
+//     (moved here if it was known on another); if the FDB is full a new
+//     address is not learned (DropFDBFull) and the frame goes on;
 //   - if the port state does not forward: dropped (DropNotForwarding);
-//   - to a known, fresh unicast address: out of its port, unless that is this
-//     port (DropSamePort) or not forwarding (DropNotForwarding);
+//   - to a (VID, unicast address) known and fresh: out of its port, unless
+//     that is this port (DropSamePort), not forwarding (DropNotForwarding) or
+//     not carrying the VLAN (DropVLANFiltered);
 //   - otherwise (broadcast, multicast, unknown or expired unicast): flooded
-//     to every forwarding port but this one.
+//     to every forwarding port but this one that carries the VLAN.
 func (b *Bridge) Input(in PortID, frames []Frame) {
 	tab := b.ports.Load()
 	p := tab.get(in)
@@ -36,6 +39,8 @@ func (b *Bridge) Input(in PortID, frames []Frame) {
 		in:           in,
 		state:        p.portState(),
 		deny:         p.filter.Load(),
+		vlans:        p.vlans.Load(),
+		egressVLANs:  b.vlanFiltered.Load() > 0,
 		controlAddrs: b.controlAddrs.Load(),
 		now:          b.now(),
 		ageing:       f.ageing.Load(),
@@ -79,6 +84,8 @@ type ingress struct {
 	in           PortID
 	state        stp.PortState
 	deny         *macSet
+	vlans        *vlanFilter // the ingress port's; nil: all
+	egressVLANs  bool        // some port has a VLAN filter
 	controlAddrs *macSet
 	now, ageing  int64
 	bt           *batch
@@ -112,14 +119,27 @@ func (ig *ingress) decideLocked(i int, fr *Frame) {
 		bt.drop(i, DropFilteredSource)
 		return
 	}
+	var vid uint16 // Ethernet.VLAN, its untagged case first
+	if tpid := eth.EtherType(); tpid == TPIDDot1Q || tpid == TPIDDot1ad {
+		var ok bool
+		if vid, ok = eth.tagVLAN(tpid); !ok {
+			bt.drop(i, DropBadVLANTag)
+			return
+		}
+	}
+	if !ig.vlans.carries(vid) {
+		bt.drop(i, DropVLANFiltered)
+		return
+	}
 	if ig.state.Learns() {
-		switch ig.fdb.learnLocked(src, ig.in, ig.now) {
+		key := eth.srcKey(vid)
+		switch ig.fdb.learnLocked(key, ig.in, ig.now) {
 		case learnLate:
 			// Consecutive frames from one new host learn it once.
-			if n := len(bt.learn); n > 0 && bt.learn[n-1].src == src {
+			if n := len(bt.learn); n > 0 && bt.learn[n-1].src == key {
 				bt.learn[n-1].frames++
 			} else {
-				bt.learn = append(bt.learn, pendingLearn{src, 1})
+				bt.learn = append(bt.learn, pendingLearn{key, 1})
 			}
 		case learnFull:
 			bt.drops[DropFDBFull]++
@@ -130,26 +150,31 @@ func (ig *ingress) decideLocked(i int, fr *Frame) {
 		return
 	}
 	if dst.IsMulticast() {
-		ig.flood(i, fr)
+		ig.flood(i, fr, vid)
 		return
 	}
-	out, known := ig.fdb.lookupLocked(dst, ig.now, ig.ageing)
+	out, known := ig.fdb.lookupLocked(eth.dstKey(vid), ig.now, ig.ageing)
 	switch {
 	case !known:
-		ig.flood(i, fr)
+		ig.flood(i, fr, vid)
 	case out == ig.in:
 		bt.drop(i, DropSamePort)
 	default:
-		if op := ig.tab.get(out); op != nil && op.portState().Forwards() {
-			bt.unicast(i, fr, out)
-		} else {
+		op := ig.tab.get(out)
+		switch {
+		case op == nil || !op.portState().Forwards():
 			bt.drop(i, DropNotForwarding)
+		case ig.egressVLANs && !op.vlans.Load().carries(vid):
+			bt.drop(i, DropVLANFiltered)
+		default:
+			bt.unicast(i, fr, out)
 		}
 	}
 }
 
-// flood floods frame i unless the ingress port's storm control says no.
-func (ig *ingress) flood(i int, fr *Frame) {
+// flood floods frame i of VLAN vid unless the ingress port's storm control
+// says no.
+func (ig *ingress) flood(i int, fr *Frame, vid uint16) {
 	if ig.storm != nil {
 		if ig.stormBudget == 0 {
 			ig.stormBudget = ig.storm.take(ig.now, stormChunk)
@@ -160,7 +185,7 @@ func (ig *ingress) flood(i int, fr *Frame) {
 		}
 		ig.stormBudget--
 	}
-	ig.bt.floodFrame(i, fr)
+	ig.bt.floodFrame(i, fr, vid)
 }
 
 // stormChunk is how many tokens an Input call takes from a storm bucket at

@@ -25,6 +25,7 @@ type PortInfo struct {
 	ID       PortID
 	Name     string
 	State    stp.PortState
+	VLANs    VLANFilter // what the port carries (SetVLANFilter)
 	Counters Counters
 }
 
@@ -33,9 +34,10 @@ type port struct {
 	id      PortID
 	name    string
 	dev     Port
-	state   atomic.Uint32          // stp.PortState
-	filter  atomic.Pointer[macSet] // source addresses denied on ingress
-	removed atomic.Bool            // set by RemovePort before its FDB flush
+	state   atomic.Uint32              // stp.PortState
+	filter  atomic.Pointer[macSet]     // source addresses denied on ingress
+	vlans   atomic.Pointer[vlanFilter] // VLANs carried; nil: all. Set under Bridge.portsMu
+	removed atomic.Bool                // set by RemovePort before its FDB flush
 	storm   stormBucket
 	stats   portCounters
 }
@@ -108,6 +110,9 @@ func (b *Bridge) RemovePort(id PortID) {
 	// FDB write lock, so it either inserts before this flush or not at all.
 	// portsMu is still held, so no new port can take the ID meanwhile.
 	p.removed.Store(true)
+	if p.vlans.Load() != nil {
+		b.vlanFiltered.Add(-1)
+	}
 	b.fdb.flush(id)
 	b.log.Info("port removed", "port", p.name, "id", id)
 }
@@ -183,7 +188,7 @@ func (b *Bridge) Ports() []PortInfo {
 		if p == nil {
 			continue
 		}
-		infos = append(infos, PortInfo{ID: p.id, Name: p.name, State: p.portState(), Counters: p.stats.load()})
+		infos = append(infos, PortInfo{ID: p.id, Name: p.name, State: p.portState(), VLANs: p.vlans.Load().public(), Counters: p.stats.load()})
 	}
 	return infos
 }

@@ -13,7 +13,7 @@ import (
 // within the 802.1D bound (max age + 2 forward delays, plus a hello for the
 // information in flight) after the last event.
 func TestRandomNetworks(t *testing.T) {
-	for seed := range uint64(40) {
+	for seed := range randomSeeds() {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 0x5eed))
 			n := 3 + rng.IntN(5)
@@ -89,4 +89,13 @@ func (l *lab) randomEvent(rng *rand.Rand) {
 		l.apply(n, l.nodes[n].br.SetBridgePriority(uint16(rng.IntN(4))<<12, l.now))
 	}
 	l.drain()
+}
+
+// randomSeeds is how many random networks a test builds: 40, or 8 under
+// -short (make test's emulated architectures).
+func randomSeeds() uint64 {
+	if testing.Short() {
+		return 8
+	}
+	return 40
 }

@@ -519,7 +519,7 @@ func TestRSTPTopologyChange(t *testing.T) {
 // failures, silent links, repairs, cost and priority changes end in a
 // spanning tree once healed.
 func TestRSTPRandomNetworks(t *testing.T) {
-	for seed := range uint64(40) {
+	for seed := range randomSeeds() {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 0x125e))
 			n := 3 + rng.IntN(5)

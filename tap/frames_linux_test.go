@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,7 +183,7 @@ func TestReadAfterCloseAndShortBuffers(t *testing.T) {
 				}
 			}
 		}()
-		time.Sleep(50 * time.Millisecond) // let it block in the netpoller
+		waitBlockedInRead(t)
 		d.Close()
 		select {
 		case err := <-errc:
@@ -288,4 +290,23 @@ func TestAllocs(t *testing.T) {
 			t.Errorf("ReadFrames: %v allocations, want 0", a)
 		}
 	})
+}
+
+// waitBlockedInRead waits until a goroutine is parked in the netpoller
+// inside ReadFrames: what a Close must then unblock.
+func waitBlockedInRead(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, "[IO wait") && strings.Contains(g, "tap.(*Device).ReadFrames(") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ReadFrames did not block in the netpoller within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -15,7 +15,8 @@ import (
 // superSpec describes a TCP superframe as a kernel with TSO hands it over.
 type superSpec struct {
 	v6            bool
-	vlan          bool
+	vlan          bool // an 802.1Q tag, VID 42
+	qinq          bool // an 802.1ad tag, VID 300, before the 802.1Q one (with vlan)
 	payload       int
 	mss           int
 	fin, psh, cwr bool
@@ -42,11 +43,17 @@ func buildSuperframe(t testing.TB, s superSpec) (VNetHdr, []byte, []byte) {
 		ipType = layers.EthernetTypeIPv6
 	}
 	l4Off := 14
-	if s.vlan {
+	switch {
+	case s.vlan && s.qinq:
+		eth.EthernetType = layers.EthernetTypeQinQ
+		ls = append(ls, &layers.Dot1Q{VLANIdentifier: 300, Type: layers.EthernetTypeDot1Q},
+			&layers.Dot1Q{VLANIdentifier: 42, Type: ipType})
+		l4Off += 8
+	case s.vlan:
 		eth.EthernetType = layers.EthernetTypeDot1Q
 		ls = append(ls, &layers.Dot1Q{VLANIdentifier: 42, Type: ipType})
 		l4Off += 4
-	} else {
+	default:
 		eth.EthernetType = ipType
 	}
 	tcp := &layers.TCP{SrcPort: 40000, DstPort: 5001, Seq: superSeq, Ack: 12345, ACK: true,
@@ -162,6 +169,8 @@ func TestSegmentTCP(t *testing.T) {
 		{"ipv4 largest", superSpec{payload: 65535 - 20 - 32, mss: 1448, psh: true}},
 		{"ipv6", superSpec{v6: true, payload: 30000, mss: 1428, psh: true}},
 		{"ipv6 vlan fin", superSpec{v6: true, vlan: true, payload: 3001, mss: 1000, fin: true}},
+		{"ipv4 qinq", superSpec{vlan: true, qinq: true, payload: 9000, mss: 1440, psh: true}},
+		{"ipv6 qinq", superSpec{v6: true, vlan: true, qinq: true, payload: 7000, mss: 1420}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hdr, frame, payload := buildSuperframe(t, tc.spec)
@@ -194,8 +203,24 @@ func TestSegmentTCP(t *testing.T) {
 				if len(seg) > hdrLen+tc.spec.mss {
 					t.Errorf("segment %d: %d bytes, more than headers and mss", i, len(seg))
 				}
-				if !bytes.Equal(seg[:l4Off-20], frame[:l4Off-20]) && !tc.spec.v6 {
+				ipOff := l4Off - 20
+				if tc.spec.v6 {
+					ipOff = l4Off - 40
+				}
+				if !bytes.Equal(seg[:ipOff], frame[:ipOff]) {
 					t.Errorf("segment %d: link header changed", i)
+				}
+				var vids []uint16
+				for _, l := range p.Layers() {
+					if tag, ok := l.(*layers.Dot1Q); ok {
+						vids = append(vids, tag.VLANIdentifier)
+					}
+				}
+				switch {
+				case tc.spec.qinq && (len(vids) != 2 || vids[0] != 300 || vids[1] != 42),
+					tc.spec.vlan && !tc.spec.qinq && (len(vids) != 1 || vids[0] != 42),
+					!tc.spec.vlan && len(vids) != 0:
+					t.Errorf("segment %d: VLAN tags %v", i, vids)
 				}
 				tcp := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
 				ipCsum, tcpCsum := recomputed(t, p)

@@ -34,7 +34,8 @@ type Device struct {
 }
 
 // Open creates the TAP cfg.Name, or opens it if it exists and is persistent,
-// and sets it up: offloads, MAC, MTU, bridge port, link up, persistence (last,
+// and sets it up: offloads, MAC, MTU, bridge port, no IPv6 address
+// generation (and no link-local address left over), link up, persistence (last,
 // so a TAP that Open created is gone again if a step fails). It must run in
 // the network namespace the TAP belongs to; the Device keeps to that
 // namespace, whichever thread calls it later.
@@ -159,6 +160,9 @@ func (d *Device) setup(cfg *Config) error {
 		if err := d.attach(cfg.Bridge); err != nil {
 			return fmt.Errorf("attach to bridge %q: %w", cfg.Bridge, err)
 		}
+	}
+	if err := d.keepOffSegment(); err != nil {
+		return err
 	}
 	if err := d.ctl.setUp(d.name); err != nil {
 		return fmt.Errorf("set link up: %w", err)

@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bytes"
 	"encoding/binary"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,10 +37,33 @@ type ctrlPacket struct {
 	data [probeLen]byte
 }
 
+// probeWindow is how many of a peer's latest probes may still be answered:
+// a reply to an older one, to one never sent, or a second reply to one
+// already answered is dropped and counted. At the default 100 ms interval
+// the window is 6.4 s, far longer than a path's round trip.
+const probeWindow = 64
+
+// sentProbe is one probe that may still be answered.
+type sentProbe struct {
+	seq  uint32
+	sent int64 // unix ns; 0: answered, or never sent
+}
+
 // probeState is a peer port's view of its probes. Samples come from one
 // goroutine (the peer's receiver); readers use the atomics.
 type probeState struct {
-	seq       atomic.Uint32
+	seq atomic.Uint32
+
+	// outstanding holds the latest probeWindow probes by seq%probeWindow.
+	// The round trip is measured from the time recorded here, never from
+	// the reply's copy, so a peer cannot make its path look shorter than
+	// it is (and pick its own path cost) or keep its port up with replies
+	// to probes it never received.
+	outstanding struct {
+		sync.Mutex // protects probes
+		probes     [probeWindow]sentProbe
+	}
+
 	lastReply atomic.Int64 // unix ns of the last echo; 0: never
 	srtt      atomic.Int64 // smoothed round trip, ns; 0: no sample yet
 
@@ -51,6 +75,29 @@ type probeState struct {
 
 // minRTTWindow is the span of each minimum-RTT bucket.
 const minRTTWindow = 10 * time.Second
+
+// sent records a probe as outstanding.
+func (s *probeState) sent(seq uint32, at int64) {
+	s.outstanding.Lock()
+	s.outstanding.probes[seq%probeWindow] = sentProbe{seq: seq, sent: at}
+	s.outstanding.Unlock()
+}
+
+// answered takes the probe a reply names out of the outstanding ones and
+// returns when it was sent; ok is false if no such probe is outstanding:
+// never sent, older than the window, already answered, or a reply whose
+// copy of the send time is not the one the probe carried.
+func (s *probeState) answered(seq uint32, echoed int64) (sent int64, ok bool) {
+	s.outstanding.Lock()
+	defer s.outstanding.Unlock()
+	pr := &s.outstanding.probes[seq%probeWindow]
+	if pr.sent == 0 || pr.seq != seq || pr.sent != echoed {
+		return 0, false
+	}
+	sent = pr.sent
+	pr.sent = 0
+	return sent, true
+}
 
 // sample folds one round trip into the smoothed RTT (RFC 6298's 1/8 gain)
 // and the windowed minimum.
@@ -121,9 +168,14 @@ func (t *Tunnel) handleProbe(p *PeerPort, chunk []byte, now time.Time) {
 		putProbe(&pkt.data, probeReply, seq, sent)
 		t.sendControl(p, pkt, now)
 	case probeReply:
-		rtt := now.Sub(time.Unix(0, sent))
+		at, ok := p.probe.answered(seq, sent)
+		if !ok {
+			t.rxUnsolicitedProbe.Add(1)
+			return
+		}
+		rtt := now.Sub(time.Unix(0, at))
 		if rtt < 0 || rtt > time.Minute {
-			t.rxMalformed.Add(1)
+			t.rxUnsolicitedProbe.Add(1)
 			return
 		}
 		p.probe.sample(rtt, now)
@@ -175,7 +227,9 @@ func (t *Tunnel) routineProbe(interval time.Duration) {
 				}
 				var pkt ctrlPacket
 				pkt.dst = p.label
-				putProbe(&pkt.data, probeRequest, p.probe.seq.Add(1), now.UnixNano())
+				seq, at := p.probe.seq.Add(1), now.UnixNano()
+				p.probe.sent(seq, at)
+				putProbe(&pkt.data, probeRequest, seq, at)
 				t.sendControl(p, pkt, now)
 			}
 			t.mu.Unlock()

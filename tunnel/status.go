@@ -122,8 +122,9 @@ func (t *Tunnel) Nudge(p *PeerPort) {
 // Drops counts what the tunnel itself dropped (the switch and reassembly
 // count their own): received packets that are not l2wg's or come from a
 // label no peer has, frames too big to carry, frames offered while closing,
-// control packets that found the control queue full, and frames that found
-// the queue to wireguard-go full.
+// control packets that found the control queue full, frames that found the
+// queue to wireguard-go full, probe replies to no outstanding probe, and
+// packets under a label the sending peer does not own.
 type Drops struct {
 	Malformed   uint64 // a received packet whose label header or probe does not parse
 	UnknownPeer uint64 // a source label that no configured peer has
@@ -132,6 +133,14 @@ type Drops struct {
 	Control     uint64 // probes dropped because the control queue was full
 	QueueFull   uint64 // frames dropped because the queue to wireguard-go stayed full, or the peer held its share
 	NoSession   uint64 // frames and probes for a peer without a WireGuard session (session.go)
+	// UnsolicitedProbe: probe replies that answer no outstanding probe
+	// (never sent, answered already, or older than the last 64).
+	UnsolicitedProbe uint64
+	// ForeignLabel: packets from a peer whose source label is not its own
+	// (another peer's, or any other): wireguard-go drops them, as the
+	// label is outside the peer's allowed IP, and they never reach the
+	// switch.
+	ForeignLabel uint64
 }
 
 // Drops reads the tunnel's drop counters.
@@ -144,5 +153,8 @@ func (t *Tunnel) Drops() Drops {
 		Control:     t.vtun.dropsCtrl.Load(),
 		QueueFull:   t.vtun.dropsFull.Load(),
 		NoSession:   t.vtun.dropsNoSession.Load(),
+
+		UnsolicitedProbe: t.rxUnsolicitedProbe.Load(),
+		ForeignLabel:     t.rxForeignLabel.Load(),
 	}
 }

@@ -89,7 +89,7 @@ func MemoryLimit(buffers int) int64 {
 // variable of the patched copy) and creating a device, which reads it.
 var newDeviceMu sync.Mutex
 
-func newDevice(tun *virtualTUN, bind conn.Bind, buffers int, log *slog.Logger) *device.Device {
+func newDevice(tun *virtualTUN, bind conn.Bind, buffers int, log *device.Logger) *device.Device {
 	if buffers == 0 {
 		buffers = DefaultBuffers
 	}
@@ -97,7 +97,7 @@ func newDevice(tun *virtualTUN, bind conn.Bind, buffers int, log *slog.Logger) *
 	newDeviceMu.Lock()
 	defer newDeviceMu.Unlock()
 	device.PreallocatedBuffersPerPool = uint32(buffers)
-	return device.NewDevice(tun, bind, wgLogger(log))
+	return device.NewDevice(tun, bind, log)
 }
 
 // Tunnel is the embedded wireguard-go device and its peer ports.
@@ -119,6 +119,8 @@ type Tunnel struct {
 	rxPool sync.Pool // *rxScratch
 
 	rxMalformed, rxUnknownPeer atomic.Uint64
+	rxUnsolicitedProbe         atomic.Uint64 // probe replies to no outstanding probe (probe.go)
+	rxForeignLabel             atomic.Uint64 // dropped by wireguard-go: a source label the peer does not own (logger.go)
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -170,7 +172,7 @@ func New(cfg Config, sw Switch) (*Tunnel, error) {
 	}
 	t.vtun = newVirtualTUN(cfg.MTU, t.self)
 	t.vtun.receive = t.receive
-	t.dev = newDevice(t.vtun, cfg.Bind, cfg.Buffers, cfg.Logger)
+	t.dev = newDevice(t.vtun, cfg.Bind, cfg.Buffers, wgLogger(cfg.Logger, &t.rxForeignLabel))
 	uapi := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", hex.EncodeToString(cfg.PrivateKey[:]), cfg.ListenPort)
 	if err := t.dev.IpcSet(uapi); err != nil {
 		t.dev.Close()

@@ -292,7 +292,11 @@ func TestStatusReportsHandshakeAndBytes(t *testing.T) {
 	}
 	waitSessions(t, a, b) // frames are withheld until then
 	swA.port(0).WriteFrames([]bridge.Frame{{Data: ethFrame(t, 1514, 0)}})
-	<-swB.frames
+	select {
+	case <-swB.frames:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the frame did not arrive within 10s")
+	}
 	st, _ = a.Status()
 	p := st.Peers[0]
 	if !p.Live(time.Now()) || p.TxBytes < 1514 || p.RxBytes == 0 || p.Endpoint == "" {

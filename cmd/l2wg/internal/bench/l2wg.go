@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
-	"strings"
+	"strconv"
 	"time"
 
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/netns"
 	"github.com/l2wg/l2wg/tunnel"
 )
@@ -26,26 +28,25 @@ func (l2wg) Path() trafficPath { return vmPath }
 
 const l2wgTAP = "l2wg0"
 
-// l2wgSTP shortens the spanning-tree timers to the least 802.1D allows, so
-// the TAP and peer ports forward 8 s after start instead of 30 s. The data
-// path is the same either way.
-const l2wgSTP = "[stp]\nhello_time = \"1s\"\nforward_delay = \"4s\"\nmax_age = \"6s\"\n"
-
 // l2wgConf is node.toml for hypervisor hv whose peer has public key peer.
-func l2wgConf(hv hypervisor, keyFile, peer string) string {
-	return fmt.Sprintf(`private_key_file = %q
-listen_port = %d
-
-[tap]
-name = %q
-bridge = %q
-
-%s
-[[peer]]
-name = "hv%d"
-public_key = %q
-endpoint = "%s:%d"
-`, keyFile, wgPort, l2wgTAP, bridgeName, l2wgSTP, 3-hv.Index, peer, hv.Peer, wgPort)
+// The spanning-tree timers are the least 802.1D allows, so the TAP and peer
+// ports forward 8 s after start instead of 30 s. The data path is the same
+// either way.
+func l2wgConf(hv hypervisor, keyFile, peer string) []byte {
+	data, err := config.Marshal(&config.File{
+		PrivateKeyFile: keyFile,
+		ListenPort:     config.Ptr(wgPort),
+		TAP:            config.FileTAP{Name: l2wgTAP, Bridge: bridgeName},
+		STP:            config.FileSTP{HelloTime: "1s", ForwardDelay: "4s", MaxAge: "6s"},
+		Peers: []config.FilePeer{{
+			Name: fmt.Sprintf("hv%d", 3-hv.Index), PublicKey: peer,
+			Endpoint: net.JoinHostPort(hv.Peer, strconv.Itoa(wgPort)),
+		}},
+	})
+	if err != nil {
+		panic(err) // a File always encodes
+	}
+	return data
 }
 
 func (c l2wg) Start(ctx context.Context, lab *netns.Lab, dir string) ([]*netns.Proc, error) {
@@ -63,7 +64,7 @@ func (c l2wg) Start(ctx context.Context, lab *netns.Lab, dir string) ([]*netns.P
 			return procs, err
 		}
 		conf := filepath.Join(dir, fmt.Sprintf("l2wg-hv%d.toml", hv.Index))
-		if err := os.WriteFile(conf, []byte(l2wgConf(hv, keyFile, keys[1-i].Public)), 0o600); err != nil {
+		if err := os.WriteFile(conf, l2wgConf(hv, keyFile, keys[1-i].Public), 0o600); err != nil {
 			return procs, err
 		}
 		p, err := lab.Start(hv.NS, c.bin, "up", "-c", conf)
@@ -97,19 +98,29 @@ func (c l2wg) idleRSS(ctx context.Context, lab *netns.Lab, dir string, seconds i
 	if err := os.WriteFile(filepath.Join(dir, keyFile), []byte(key.Private+"\n"), 0o600); err != nil {
 		return 0, err
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "private_key_file = %q\nlisten_port = %d\n\n[tap]\nname = %q\n\n%s", keyFile, wgPort, l2wgTAP, l2wgSTP)
+	f := &config.File{
+		PrivateKeyFile: keyFile,
+		ListenPort:     config.Ptr(wgPort),
+		TAP:            config.FileTAP{Name: l2wgTAP},
+		STP:            config.FileSTP{HelloTime: "1s", ForwardDelay: "4s", MaxAge: "6s"},
+	}
 	for i := range idlePeers {
 		var priv [32]byte
 		if _, err := rand.Read(priv[:]); err != nil {
 			return 0, err
 		}
 		pub := tunnel.PublicKey(priv)
-		fmt.Fprintf(&b, "\n[[peer]]\nname = \"p%d\"\npublic_key = %q\nendpoint = \"127.0.0.%d:%d\"\n",
-			i, base64.StdEncoding.EncodeToString(pub[:]), 2+i, wgPort)
+		f.Peers = append(f.Peers, config.FilePeer{
+			Name: fmt.Sprintf("p%d", i), PublicKey: base64.StdEncoding.EncodeToString(pub[:]),
+			Endpoint: net.JoinHostPort(fmt.Sprintf("127.0.0.%d", 2+i), strconv.Itoa(wgPort)),
+		})
+	}
+	data, err := config.Marshal(f)
+	if err != nil {
+		return 0, err
 	}
 	conf := filepath.Join(dir, "l2wg-idle.toml")
-	if err := os.WriteFile(conf, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(conf, data, 0o600); err != nil {
 		return 0, err
 	}
 	p, err := lab.Start(idleNS, c.bin, "up", "-c", conf)

@@ -7,9 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/netns"
 )
 
@@ -38,7 +40,12 @@ func Build(ctx context.Context, t *Topology, opt Options) (*Lab, error) {
 	}
 	l := &Lab{
 		Name: name, Dir: filepath.Join(root, name), Plan: plan,
-		l2wg: opt.L2WG, log: opt.Log, procs: make(map[string]*netns.Proc),
+		l2wg: opt.L2WG, siteL2WG: opt.SiteL2WG, log: opt.Log, procs: make(map[string]*netns.Proc),
+	}
+	for site := range opt.SiteL2WG {
+		if !slices.ContainsFunc(plan.Sites(), func(n *Node) bool { return n.Name == site }) {
+			return nil, fmt.Errorf("build lab: -site-l2wg %s: no such site in %s", site, t.Name)
+		}
 	}
 	switch {
 	case opt.Seed != nil:
@@ -59,7 +66,7 @@ func Build(ctx context.Context, t *Topology, opt Options) (*Lab, error) {
 	l.NS = ns
 	st := &state{
 		Name: name, Topology: t.Name, Source: t.Source, Prefix: nsPrefix(name),
-		Created: time.Now(), Seed: l.Seed, L2WG: opt.L2WG, Detached: opt.Detach,
+		Created: time.Now(), Seed: l.Seed, L2WG: opt.L2WG, SiteL2WG: opt.SiteL2WG, Detached: opt.Detach,
 		Procs: make(map[string]*procRecord), Keys: make(map[string]string),
 	}
 	if !opt.Detach {
@@ -177,7 +184,9 @@ func (l *Lab) writeConfigs(ctx context.Context, _ bool) error {
 	supported := true
 	if len(p.Sites()) > 0 {
 		probe := filepath.Join(l.siteDir(p.Sites()[0].Name), "stp-probe.toml")
-		text := p.renderNodeConf(p.Sites()[0], l.keys, "node.key", nodeConfOptions{}) + "\n[stp]\nenabled = true\n"
+		f, notes := p.nodeFile(p.Sites()[0], l.keys, "node.key", nodeConfOptions{})
+		f.STP.Enabled = config.Ptr(true)
+		text := marshalNodeConf(f, notes)
 		if err := os.WriteFile(probe, []byte(text), 0o644); err != nil {
 			return err
 		}
@@ -309,7 +318,7 @@ func (l *Lab) makeSites(_ context.Context, _ bool) error {
 			}
 		}
 	}
-	return nil
+	return l.joinLANs()
 }
 
 // applyAllRoutes installs every node's static routes.
@@ -428,7 +437,11 @@ func (l *Lab) startAllSites(ctx context.Context, detach bool) error {
 
 // startSite starts site's l2wg and waits until its TAP is up in br0.
 func (l *Lab) startSite(ctx context.Context, site string, detach bool) error {
-	argv := []string{l.l2wg, "up", "-c", l.ConfPath(site)}
+	bin := l.l2wg
+	if b := l.siteL2WG[site]; b != "" {
+		bin = b
+	}
+	argv := []string{bin, "up", "-c", l.ConfPath(site)}
 	p, err := l.NS.StartWith(site, netns.StartOptions{LogPath: l.LogPath(site), Detach: detach}, argv...)
 	if err != nil {
 		return err

@@ -63,6 +63,9 @@ common flags:
 run and up flags:
   -seed N           seed the impairments (default: the topology's, or random)
   -l2wg PATH        the l2wg binary to run (default: this one)
+  -site-l2wg SITE=PATH
+                    SITE runs the binary PATH instead (repeatable): a lab
+                    of mixed architectures, e.g. a 386 build
   -json FILE        (run) also write the report as JSON to FILE
 `
 
@@ -167,6 +170,15 @@ func cmdBuild(verb string, args []string, stdout, stderr io.Writer) error {
 	seed := fs.String("seed", "", "impairment `seed`")
 	bin := fs.String("l2wg", "", "the l2wg `binary` (default: this one)")
 	jsonOut := fs.String("json", "", "write the report as JSON to `file`")
+	siteBin := map[string]string{}
+	fs.Func("site-l2wg", "`SITE=PATH`: SITE runs the l2wg binary PATH (repeatable)", func(v string) error {
+		site, path, ok := strings.Cut(v, "=")
+		if !ok || site == "" || path == "" {
+			return errors.New("want SITE=PATH")
+		}
+		siteBin[site] = path
+		return nil
+	})
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return &ExitError{Code: 2}
@@ -181,7 +193,7 @@ func cmdBuild(verb string, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opt := Options{L2WG: *bin, StateRoot: c.root, Name: c.name}
+	opt := Options{L2WG: *bin, SiteL2WG: siteBin, StateRoot: c.root, Name: c.name}
 	if opt.L2WG == "" {
 		if opt.L2WG, err = os.Executable(); err != nil {
 			return err

@@ -20,6 +20,10 @@ import (
 type Options struct {
 	// L2WG is the l2wg binary that runs on every site and as the relay.
 	L2WG string
+	// SiteL2WG overrides L2WG for the l2wg up of some sites, by site name:
+	// a mixed-architecture lab (a 386 build, or a script that runs an arm
+	// build under qemu-user). The lab's own l2wg show and relay stay L2WG.
+	SiteL2WG map[string]string
 	// StateRoot holds the lab's directory; DefaultStateRoot when empty.
 	StateRoot string
 	// Name is the lab's name, in its directory and namespace names; the
@@ -52,9 +56,10 @@ type Lab struct {
 	// Show is true when the binary has l2wg show.
 	Show bool
 
-	l2wg string
-	log  io.Writer
-	keys map[string]keyPair
+	l2wg     string
+	siteL2WG map[string]string // Options.SiteL2WG
+	log      io.Writer
+	keys     map[string]keyPair
 
 	mu    sync.Mutex             // protects procs
 	procs map[string]*netns.Proc // started by this process: "relay", "l2wg hv1"
@@ -178,7 +183,7 @@ func attach(root, name string) (*Lab, *state, error) {
 	}
 	l := &Lab{
 		Name: name, Dir: dir, Plan: plan, NS: ns, Seed: st.Seed, STP: st.STP, Show: st.Show,
-		l2wg: st.L2WG, procs: make(map[string]*netns.Proc),
+		l2wg: st.L2WG, siteL2WG: st.SiteL2WG, procs: make(map[string]*netns.Proc),
 	}
 	return l, st, nil
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 )
 
 // A Plan is a topology worked out: interface names, addresses, static
@@ -22,6 +24,8 @@ type Plan struct {
 	// Loop reports that the peerings contain a cycle: without a spanning
 	// tree, broadcast frames would circle forever.
 	Loop bool
+	// LANs are the LANs several sites' VM bridges share (lan.go).
+	LANs []*PlannedLAN
 
 	byName map[string]*Node
 	vmByNm map[string]*PlannedVM
@@ -171,7 +175,7 @@ func (p *Plan) Peering(a, b string) *PlannedPeering {
 const relayNS = "relay"
 
 // defaultListenPort is l2wg's.
-const defaultListenPort = 51820
+const defaultListenPort = config.DefaultListenPort
 
 // MakePlan works out a validated topology.
 func MakePlan(t *Topology) (*Plan, error) {
@@ -199,6 +203,7 @@ func MakePlan(t *Topology) (*Plan, error) {
 	if err := p.planPeerings(); err != nil {
 		return nil, err
 	}
+	p.planLANs()
 	return p, nil
 }
 

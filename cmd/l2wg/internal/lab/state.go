@@ -41,7 +41,9 @@ type state struct {
 	Created  time.Time `json:"created"`
 	Seed     int64     `json:"seed"`
 	L2WG     string    `json:"l2wg"` // the binary
-	Version  string    `json:"version,omitempty"`
+	// SiteL2WG: the sites that run another binary (Options.SiteL2WG).
+	SiteL2WG map[string]string `json:"site_l2wg,omitempty"`
+	Version  string            `json:"version,omitempty"`
 	// Detached: made by lab up, it runs until lab down. Otherwise Owner is
 	// the lab run process whose lab this is.
 	Detached bool        `json:"detached"`

@@ -1,0 +1,101 @@
+package node
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/l2wg/l2wg/bridge"
+	"github.com/l2wg/l2wg/bridge/spanning"
+	"github.com/l2wg/l2wg/tunnel"
+)
+
+// liveness follows the peers for the spanning tree: their WireGuard
+// sessions, their answers to the probes, and their round trips for the
+// auto path costs.
+type liveness struct {
+	tun      *tunnel.Tunnel
+	st       *spanning.Tree
+	costs    *autoCosts
+	log      *slog.Logger
+	interval time.Duration // tunnel.probe_interval
+	loss     int           // tunnel.probe_loss
+}
+
+// routineSpanningTree runs the tree's timers and follows each peer: a peer
+// port is up while WireGuard has a session with the peer and the peer
+// answers its liveness probes (one that never answered one, such as an
+// older l2wg, is judged by its session alone). Probe loss takes a port down
+// within probe_loss x probe_interval, far sooner than WireGuard notices.
+func (lv *liveness) routineSpanningTree(done <-chan struct{}) {
+	interval := min(lv.interval, 100*time.Millisecond)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	sessions := make(map[bridge.PortID]bool)
+	var lastPoll, lastCosts time.Time
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-tick.C:
+			lv.st.Tick(now)
+			if now.Sub(lastPoll) >= time.Second {
+				lastPoll = now
+				lv.pollSessions(sessions, now)
+			}
+			if now.Sub(lastCosts) >= autoCostEvery {
+				lastCosts = now
+				lv.updateAutoCosts()
+			}
+			lv.followPeers(sessions, now)
+		}
+	}
+}
+
+// pollSessions reads which peers have a WireGuard session, and nudges the
+// others into a handshake.
+func (lv *liveness) pollSessions(sessions map[bridge.PortID]bool, now time.Time) {
+	ts, err := lv.tun.Status()
+	if err != nil {
+		return
+	}
+	clear(sessions)
+	for _, p := range ts.Peers {
+		sessions[p.Port] = p.Live(now)
+	}
+	for _, p := range lv.tun.Peers() {
+		if !sessions[p.PortID()] {
+			lv.tun.Nudge(p)
+		}
+	}
+}
+
+// followPeers sets each peer port up or down.
+func (lv *liveness) followPeers(sessions map[bridge.PortID]bool, now time.Time) {
+	deadline := time.Duration(lv.loss) * lv.interval
+	for _, p := range lv.tun.Peers() {
+		rtt, last := p.RTT()
+		answering := last.IsZero() || now.Sub(last) < deadline+rtt
+		up := sessions[p.PortID()] && answering
+		if !lv.st.SetLink(p.PortID(), up) {
+			continue
+		}
+		switch {
+		case up:
+			lv.log.Info("peer port up", "peer", p.Name(), "rtt", rtt.Round(time.Microsecond))
+		case !answering:
+			lv.log.Warn("peer port down: liveness probes unanswered", "peer", p.Name(), "since", now.Sub(last).Round(time.Millisecond))
+		default:
+			lv.log.Info("peer port down: no wireguard session", "peer", p.Name())
+		}
+	}
+}
+
+// updateAutoCosts moves auto costs towards the measured round trips.
+func (lv *liveness) updateAutoCosts() {
+	peers := lv.tun.Peers()
+	ports := make([]rttPort, len(peers))
+	for i, p := range peers {
+		ports[i] = p
+	}
+	lv.costs.update(ports, lv.st.SetPortCost, lv.log)
+}
