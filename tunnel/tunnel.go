@@ -56,15 +56,20 @@ type Config struct {
 	Buffers int
 }
 
-// DefaultBuffers is the default bound on wireguard-go's packet buffers: 512
-// of 64 KiB, 32 MiB. Its readers hold 384 of them (one batch for the
-// tunnel's reader, one for each of the UDP bind's two receivers); the rest
-// carry packets in flight, which is plenty for a 1500-byte underlay.
-const DefaultBuffers = 512
+// DefaultBuffers is the default bound on wireguard-go's packet buffers:
+// 1024 of 64 KiB, 64 MiB. MinBuffers(bind) of them (896 with the default
+// UDP bind) may be held by its readers alone; the rest carry packets in
+// flight.
+const DefaultBuffers = 1024
 
 // MinBuffers is the least Config.Buffers that lets wireguard-go work with
-// bind: the buffers its readers hold, and one batch more in flight.
-func MinBuffers(bind conn.Bind) int { return 2*batchSize + 2*bind.BatchSize() }
+// bind. Each of its readers (the tunnel's, and one per receive function of
+// the bind: two for the UDP bind, IPv4 and IPv6) holds a batch of buffers
+// and takes a fresh one for every packet it has read before it hands that
+// batch on, so it may hold two batches at once; one batch more is left for
+// packets in flight. With fewer, the readers wait for each other for ever
+// (seen in the lab with 512: the tunnel stopped under TCP).
+func MinBuffers(bind conn.Bind) int { return 2*(batchSize+2*bind.BatchSize()) + batchSize }
 
 // memoryOverhead is what a node needs besides wireguard-go's buffers: the
 // queue to wireguard-go (queueBatches of batchBufLen), one peer's share of
@@ -74,7 +79,7 @@ const memoryOverhead = 24 << 20
 
 // MemoryLimit is a soft memory limit for a process that runs one tunnel with
 // Config.Buffers = buffers (0: DefaultBuffers), for debug.SetMemoryLimit:
-// the buffers plus memoryOverhead, 56 MiB by default. Without a limit the
+// the buffers plus memoryOverhead, 88 MiB by default. Without a limit the
 // garbage collector lets the heap grow to twice the live set (GOGC=100), and
 // the buffers wireguard-go's pools drop at each collection are zeroed, so
 // touched, when they are allocated again: peak RSS becomes twice the bound.
