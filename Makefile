@@ -7,7 +7,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/l2wg
 FUZZTIME ?= 30s
 # Tools the network-namespace tests drive. Debian package: command.
-TEST_TOOLS := iputils-ping:ping iperf3:iperf3 wireguard-tools:wg arping:arping nftables:nft tcpdump:tcpdump \
+TEST_TOOLS := iputils-ping:ping iperf3:iperf3 wireguard-tools:wg arping:arping nftables:nft tcpdump:tcpdump ethtool:ethtool \
 	qemu-user-static:qemu-arm-static systemd:systemd-analyze man-db:man
 # Architectures l2wg is built and packaged for: cmd/l2wg/dist/targets.
 DIST ?= dist
@@ -65,18 +65,26 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-# test: formatting, vet, unit tests with the race detector, again without it
-# the tests it would skip or shrink (zero allocations, the full-size floods and
-# sizes), fuzz seed corpora, and the end-to-end tests in network namespaces (root). The namespace
-# packages run one at a time (-p 1): their measurements (failover gaps, loss
-# over an impaired link) must not compete with each other for two CPUs.
+# NS_PKGS are the packages whose tests change the system: network
+# namespaces, TAPs, a Debian package installed and removed (root);
+# UNIT_PKGS are all the others: the library packages and the daemon's
+# (config, control, capture, metrics, uapi, node, bridge/spanning, ...).
+NS_PKGS   := ./cmd/l2wg ./cmd/l2wg/internal/lab ./cmd/l2wg/internal/netns ./cmd/l2wg/dist
+UNIT_PKGS  = $(shell $(GO) list ./... | grep -v -x -e 'github.com/l2wg/l2wg/cmd/l2wg' -e '.*/internal/lab' -e '.*/internal/netns' -e '.*/cmd/l2wg/dist')
+
+# test: formatting, vet, every package's unit tests with the race detector
+# (fuzz seed corpora included), again without it the tests it would skip or
+# shrink (zero allocations, the full-size floods and sizes), and the tests
+# that change the system (root). Those run one package at a time (-p 1):
+# their measurements (failover gaps, loss over an impaired link) must not
+# compete with each other for two CPUs.
 test: deps fmt-check vet
-	$(GO) test -race -count=1 ./frag/... ./bridge/... ./stp/... ./tunnel/... ./tap/...
+	$(GO) test -race -count=1 $(UNIT_PKGS)
 	$(GO) test -count=1 -run 'Alloc|CapFlood|EverySize' ./frag/... ./bridge/... ./stp/... ./tunnel/... ./tap/...
-	$(GO) test -count=1 -timeout 15m -p 1 ./cmd/...
+	$(GO) test -count=1 -timeout 15m -p 1 $(NS_PKGS)
 
 unit: fmt-check vet
-	$(GO) test -race -count=1 ./frag/... ./bridge/... ./stp/... ./tunnel/...
+	$(GO) test -race -count=1 $(UNIT_PKGS)
 
 e2e: deps
 	$(GO) test -count=1 -timeout 15m -run E2E -v ./cmd/l2wg
@@ -91,7 +99,7 @@ bench: deps build
 	$(GO) run ./cmd/l2wg/internal/bench -fastd -l2wg $(BIN) -out bench-results.md $(BENCHFLAGS)
 
 fuzz:
-	@for pkg in ./frag ./stp ./tunnel ./cmd/l2wg ./tap; do \
+	@for pkg in ./frag ./stp ./tunnel ./tap ./cmd/l2wg/internal/config; do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "fuzz $$pkg $$f for $(FUZZTIME)"; \
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \

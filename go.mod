@@ -20,3 +20,8 @@ require (
 	golang.zx2c4.com/wireguard v0.0.0-20260522210424-ecfc5a8d5446 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// A copy of wireguard-go whose only change is device/queueconstants_default.go:
+// PreallocatedBuffersPerPool is a variable, so the tunnel can bound the
+// buffers in flight (see tunnel/internal/wireguard-go/L2WG-PATCH.md).
+replace golang.zx2c4.com/wireguard => ./tunnel/internal/wireguard-go

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/l2wg/l2wg/frag"
 )
 
 // Defaults for Config fields left zero.
@@ -16,9 +18,10 @@ const (
 
 // Frame is one Ethernet frame with its offload metadata.
 type Frame struct {
-	// Offload is opaque offload metadata (a virtio-net header from the TAP)
-	// carried unchanged; zero when none. The switch never interprets it.
-	Offload [10]byte
+	// Offload is opaque offload metadata carried unchanged, as frag carries
+	// it through the tunnel; zero when none. The switch never interprets it:
+	// its layout is tap.VNetHdr's.
+	Offload [frag.OffloadLen]byte
 	// Data is the Ethernet frame from the destination MAC on, without FCS.
 	Data []byte
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"log/slog"
 	"slices"
 	"sync"
@@ -40,6 +41,17 @@ func (k fdbKey) mac() MAC {
 }
 
 func (k fdbKey) vid() uint16 { return uint16(k >> 48) }
+
+// srcKey and dstKey return the key of the frame's source or destination in
+// VLAN vid, each with one 8-byte load; the frame holds at least an Ethernet
+// header. They equal keyOf(vid, e.Src()) and keyOf(vid, e.Dst()).
+func (e Ethernet) srcKey(vid uint16) fdbKey {
+	return fdbKey(vid)<<48 | fdbKey(binary.BigEndian.Uint64(e[4:12])&(1<<48-1))
+}
+
+func (e Ethernet) dstKey(vid uint16) fdbKey {
+	return fdbKey(vid)<<48 | fdbKey(binary.BigEndian.Uint64(e[0:8])>>16)
+}
 
 type fdbEntry struct {
 	port    PortID       // guarded by fdb.mu; changed only under the write lock

@@ -15,7 +15,7 @@ const (
 // cleared before the batch returns to the pool.
 type batch struct {
 	dest    []int32        // per input frame: destNone, destFlood or a PortID
-	vid     []uint16       // per input frame not dropped before its VLAN was read: its VID
+	vid     []uint16       // per flooded input frame: its VID
 	out     [][]Frame      // indexed by PortID: known-unicast frames for that port
 	touched []PortID       // ports with frames in out
 	flood   []Frame        // frames for every forwarding port but the ingress one
@@ -94,10 +94,11 @@ func (bt *batch) unicast(i int, f *Frame, id PortID) {
 	bt.out[id] = append(bt.out[id], *f)
 }
 
-// floodFrame queues input frame i for every forwarding port but the ingress
-// one.
-func (bt *batch) floodFrame(i int, f *Frame) {
+// floodFrame queues input frame i, of VLAN vid, for every forwarding port but
+// the ingress one (that carries vid).
+func (bt *batch) floodFrame(i int, f *Frame, vid uint16) {
 	bt.dest[i] = destFlood
+	bt.vid[i] = vid
 	bt.flood = append(bt.flood, *f)
 }
 

@@ -131,9 +131,8 @@ func (ig *ingress) decideLocked(i int, fr *Frame) {
 		bt.drop(i, DropVLANFiltered)
 		return
 	}
-	bt.vid[i] = vid
 	if ig.state.Learns() {
-		key := keyOf(vid, src)
+		key := eth.srcKey(vid)
 		switch ig.fdb.learnLocked(key, ig.in, ig.now) {
 		case learnLate:
 			// Consecutive frames from one new host learn it once.
@@ -151,13 +150,13 @@ func (ig *ingress) decideLocked(i int, fr *Frame) {
 		return
 	}
 	if dst.IsMulticast() {
-		ig.flood(i, fr)
+		ig.flood(i, fr, vid)
 		return
 	}
-	out, known := ig.fdb.lookupLocked(keyOf(vid, dst), ig.now, ig.ageing)
+	out, known := ig.fdb.lookupLocked(eth.dstKey(vid), ig.now, ig.ageing)
 	switch {
 	case !known:
-		ig.flood(i, fr)
+		ig.flood(i, fr, vid)
 	case out == ig.in:
 		bt.drop(i, DropSamePort)
 	default:
@@ -173,8 +172,9 @@ func (ig *ingress) decideLocked(i int, fr *Frame) {
 	}
 }
 
-// flood floods frame i unless the ingress port's storm control says no.
-func (ig *ingress) flood(i int, fr *Frame) {
+// flood floods frame i of VLAN vid unless the ingress port's storm control
+// says no.
+func (ig *ingress) flood(i int, fr *Frame, vid uint16) {
 	if ig.storm != nil {
 		if ig.stormBudget == 0 {
 			ig.stormBudget = ig.storm.take(ig.now, stormChunk)
@@ -185,7 +185,7 @@ func (ig *ingress) flood(i int, fr *Frame) {
 		}
 		ig.stormBudget--
 	}
-	ig.bt.floodFrame(i, fr)
+	ig.bt.floodFrame(i, fr, vid)
 }
 
 // stormChunk is how many tokens an Input call takes from a storm bucket at

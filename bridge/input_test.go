@@ -67,11 +67,11 @@ func TestCounters(t *testing.T) {
 	tb.send(peerA, b)
 	tb.Output(tb.ids[peerB], []Frame{{Data: b}})
 	want := []PortInfo{
-		{ID: tb.ids[tap], Name: "tap", State: stp.Forwarding,
+		{ID: tb.ids[tap], Name: "tap", State: stp.Forwarding, VLANs: AllVLANs(),
 			Counters: Counters{RxFrames: 2, RxBytes: 2 * uint64(len(a)), TxFrames: 1, TxBytes: uint64(len(b))}},
-		{ID: tb.ids[peerA], Name: "peer-a", State: stp.Forwarding,
+		{ID: tb.ids[peerA], Name: "peer-a", State: stp.Forwarding, VLANs: AllVLANs(),
 			Counters: Counters{RxFrames: 1, RxBytes: uint64(len(b)), TxFrames: 2, TxBytes: 2 * uint64(len(a))}},
-		{ID: tb.ids[peerB], Name: "peer-b", State: stp.Forwarding,
+		{ID: tb.ids[peerB], Name: "peer-b", State: stp.Forwarding, VLANs: AllVLANs(),
 			Counters: Counters{TxFrames: 3, TxBytes: 2*uint64(len(a)) + uint64(len(b))}},
 	}
 	if got := tb.Ports(); !slices.Equal(got, want) {

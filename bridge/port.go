@@ -25,6 +25,7 @@ type PortInfo struct {
 	ID       PortID
 	Name     string
 	State    stp.PortState
+	VLANs    VLANFilter // what the port carries (SetVLANFilter)
 	Counters Counters
 }
 
@@ -187,7 +188,7 @@ func (b *Bridge) Ports() []PortInfo {
 		if p == nil {
 			continue
 		}
-		infos = append(infos, PortInfo{ID: p.id, Name: p.name, State: p.portState(), Counters: p.stats.load()})
+		infos = append(infos, PortInfo{ID: p.id, Name: p.name, State: p.portState(), VLANs: p.vlans.Load().public(), Counters: p.stats.load()})
 	}
 	return infos
 }

@@ -487,3 +487,67 @@ func TestTaggedSuperframeCrosses(t *testing.T) {
 		t.Errorf("peer B (VLAN 101) got %d frames", n)
 	}
 }
+
+func TestFrameKeys(t *testing.T) {
+	f := Ethernet(taggedUDPFrame(t, MAC{0x02, 0x11, 0x22, 0x33, 0x44, 0x55}, MAC{0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa}, 4094, 7))
+	for _, vid := range []uint16{0, 1, 100, 4094} {
+		if got, want := f.srcKey(vid), keyOf(vid, f.Src()); got != want {
+			t.Errorf("srcKey(%d) = %#x; want %#x", vid, got, want)
+		}
+		if got, want := f.dstKey(vid), keyOf(vid, f.Dst()); got != want {
+			t.Errorf("dstKey(%d) = %#x; want %#x", vid, got, want)
+		}
+		if k := f.srcKey(vid); k.vid() != vid || k.mac() != f.Src() {
+			t.Errorf("srcKey(%d) reads back as %d, %v", vid, k.vid(), k.mac())
+		}
+	}
+}
+
+func TestPortsShowVLANs(t *testing.T) {
+	tb := newTestBridge(t, 2, Config{})
+	f := VLANFilter{VIDs: vidSet(7, 8, 9, 300)}
+	tb.SetVLANFilter(tb.ids[peerA], f)
+	ps := tb.Ports()
+	if ps[tap].VLANs != AllVLANs() || ps[peerA].VLANs != f {
+		t.Errorf("Ports() VLANs = %v, %v; want %v, %v", ps[tap].VLANs, ps[peerA].VLANs, AllVLANs(), f)
+	}
+	if got := ps[peerA].VLANs.String(); got != "7-9,300" {
+		t.Errorf("String() = %q; want %q", got, "7-9,300")
+	}
+}
+
+func FuzzParseVIDSet(f *testing.F) {
+	for _, s := range []string{"100-199,300", "all", "none", "4096", "1-4094", " 5 ,6", "-", "1-2-3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, list string) {
+		s, err := ParseVIDSet(list)
+		if err != nil {
+			return
+		}
+		again, err := ParseVIDSet(s.String())
+		if err != nil || again != s {
+			t.Errorf("ParseVIDSet(%q).String() = %q does not read back: %v", list, s.String(), err)
+		}
+	})
+}
+
+func FuzzEthernetVLAN(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x81, 0x00, 0x00, 0x64, 0x08, 0x00})
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x88, 0xa8, 0x01, 0x2c, 0x81, 0x00, 0x00, 0x64})
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		if len(frame) < EthernetHeaderLen {
+			return
+		}
+		vid, ok := Ethernet(frame).VLAN()
+		if ok && vid > MaxVID {
+			t.Errorf("VLAN() = %d, ok for %x", vid, frame)
+		}
+		// The switch takes any frame without panicking, counting it.
+		tb := newTestBridge(t, 2, Config{})
+		tb.Input(tb.ids[tap], []Frame{{Data: frame}})
+		if c := tb.Ports()[tap].Counters; c.RxFrames != 1 {
+			t.Errorf("RxFrames = %d", c.RxFrames)
+		}
+	})
+}

@@ -150,6 +150,9 @@ func (nd *memNode) Send(bufs [][]byte, ep conn.Endpoint) error {
 	nd.mu.Lock()
 	closed := nd.closed
 	nd.mu.Unlock()
+	to.mu.Lock()
+	gone := to.closed // a closed receiver frees no more buffers
+	to.mu.Unlock()
 	if nd.cut.Load() || to.cut.Load() {
 		return nil // the underlay eats them
 	}
@@ -159,6 +162,8 @@ func (nd *memNode) Send(bufs [][]byte, ep conn.Endpoint) error {
 		case buf = <-to.free:
 		case <-closed:
 			return net.ErrClosed
+		case <-gone:
+			return nil // sent into the void
 		}
 		n := copy(buf[:], b)
 		to.rx <- memDatagram{buf: buf, n: n, from: nd}

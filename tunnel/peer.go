@@ -27,21 +27,20 @@ type PeerPort struct {
 	id    bridge.PortID
 
 	probe  probeState
+	sender sender       // its frames on the way to wireguard-go
 	added  time.Time    // when AddPeer made the port
 	lastRx atomic.Int64 // unix ns of the last packet received from the peer; 0: none
 }
 
 var _ bridge.Port = (*PeerPort)(nil)
 
-// WriteFrames queues frames for the peer. It blocks while the tunnel's queue
-// is full and copies every frame, so it retains nothing.
+// WriteFrames queues frames for the peer, copying them, so it retains
+// nothing. While the tunnel's queue is full it waits a little for room
+// (queueWait per batch), then drops and counts (Drops.QueueFull); so does a
+// peer that holds its share of the queue. A slow or dead peer thus never
+// stalls the port that sends.
 func (p *PeerPort) WriteFrames(frames []bridge.Frame) {
-	for i := range frames {
-		if !p.t.vtun.enqueue(p.label, &frames[i].Offload, frames[i].Data) {
-			p.t.vtun.dropsClosed.Add(uint64(len(frames) - i - 1)) // enqueue counted frame i
-			return
-		}
-	}
+	p.t.vtun.enqueue(&p.sender, p.label, frames)
 }
 
 // Name is the peer's configured name.

@@ -1,81 +1,13 @@
 package tunnel
 
 import (
-	"fmt"
-	"net/netip"
 	"testing"
 	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
-	"golang.zx2c4.com/wireguard/conn/bindtest"
 
 	"github.com/l2wg/l2wg/bridge"
 )
-
-// muxBind joins several bindtest pairs into one conn.Bind, so that one
-// device can reach several others in memory. Endpoint port 100·i + p is port
-// p of pair i.
-type muxBind struct{ binds []conn.Bind }
-
-type muxEndpoint struct {
-	pair int
-	conn.Endpoint
-}
-
-func (e muxEndpoint) DstToBytes() []byte {
-	return append([]byte{byte(e.pair)}, e.Endpoint.DstToBytes()...)
-}
-
-func (m *muxBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
-	var fns []conn.ReceiveFunc
-	for i, b := range m.binds {
-		inner, _, err := b.Open(port)
-		if err != nil {
-			return nil, 0, err
-		}
-		for _, fn := range inner {
-			fns = append(fns, func(bufs [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
-				n, err := fn(bufs, sizes, eps)
-				for j := range n {
-					eps[j] = muxEndpoint{pair: i, Endpoint: eps[j]}
-				}
-				return n, err
-			})
-		}
-	}
-	return fns, port, nil
-}
-
-func (m *muxBind) Close() error {
-	for _, b := range m.binds {
-		b.Close()
-	}
-	return nil
-}
-
-func (m *muxBind) SetMark(uint32) error { return nil }
-func (m *muxBind) BatchSize() int       { return 1 }
-
-func (m *muxBind) Send(bufs [][]byte, ep conn.Endpoint) error {
-	e := ep.(muxEndpoint)
-	return m.binds[e.pair].Send(bufs, e.Endpoint)
-}
-
-func (m *muxBind) ParseEndpoint(s string) (conn.Endpoint, error) {
-	ap, err := netip.ParseAddrPort(s)
-	if err != nil {
-		return nil, err
-	}
-	pair, port := int(ap.Port())/100, ap.Port()%100
-	if pair >= len(m.binds) {
-		return nil, fmt.Errorf("endpoint %s: no pair %d", s, pair)
-	}
-	inner, err := m.binds[pair].ParseEndpoint(netip.AddrPortFrom(ap.Addr(), port).String())
-	if err != nil {
-		return nil, err
-	}
-	return muxEndpoint{pair: pair, Endpoint: inner}, nil
-}
 
 // TestPeerCannotSendUnderAnotherPeersLabel: hub A peers with B and C; B
 // rewrites its own label to C's (an l2wg changed to spoof) and sends frames
@@ -84,7 +16,7 @@ func (m *muxBind) ParseEndpoint(s string) (conn.Endpoint, error) {
 // port or any other. Frames that C sends arrive on C's port, so the path a
 // spoofed frame would take works.
 func TestPeerCannotSendUnderAnotherPeersLabel(t *testing.T) {
-	ab, ac := bindtest.NewChannelBinds(), bindtest.NewChannelBinds()
+	mem := newMemNet(3) // node i listens at 127.0.0.1:i+1
 	keyA, keyB, keyC := genKey(t), genKey(t), genKey(t)
 	swA, swB, swC := newFakeSwitch(), newFakeSwitch(), newFakeSwitch()
 	// No probes (a one-hour interval): every packet B sends is a frame,
@@ -97,9 +29,9 @@ func TestPeerCannotSendUnderAnotherPeersLabel(t *testing.T) {
 		t.Cleanup(func() { tn.Close() })
 		return tn
 	}
-	a := newTunnel(keyA, &muxBind{binds: []conn.Bind{ab[0], ac[0]}}, swA)
-	b := newTunnel(keyB, ab[1], swB)
-	c := newTunnel(keyC, ac[1], swC)
+	a := newTunnel(keyA, mem.bind(0), swA)
+	b := newTunnel(keyB, mem.bind(1), swB)
+	c := newTunnel(keyC, mem.bind(2), swC)
 	labelC := LabelOf(PublicKey(keyC))
 	// Before B has a peer, so before anything reads it.
 	b.vtun.self = labelC
@@ -111,10 +43,10 @@ func TestPeerCannotSendUnderAnotherPeersLabel(t *testing.T) {
 		}
 		return p
 	}
-	aToB := addPeer(a, "b", keyB, "127.0.0.1:1")
-	aToC := addPeer(a, "c", keyC, "127.0.0.1:101")
-	addPeer(b, "a", keyA, "127.0.0.1:2")
-	addPeer(c, "a", keyA, "127.0.0.1:2")
+	aToB := addPeer(a, "b", keyB, "127.0.0.1:2")
+	aToC := addPeer(a, "c", keyC, "127.0.0.1:3")
+	addPeer(b, "a", keyA, "127.0.0.1:1")
+	addPeer(c, "a", keyA, "127.0.0.1:1")
 	for _, tn := range []*Tunnel{a, b, c} {
 		if err := tn.Up(); err != nil {
 			t.Fatal(err)

@@ -122,14 +122,16 @@ func (t *Tunnel) Nudge(p *PeerPort) {
 // Drops counts what the tunnel itself dropped (the switch and reassembly
 // count their own): received packets that are not l2wg's or come from a
 // label no peer has, frames too big to carry, frames offered while closing,
-// control packets that found the control queue full, probe replies to no
-// outstanding probe, and packets under a label the sending peer does not own.
+// control packets that found the control queue full, frames that found the
+// queue to wireguard-go full, probe replies to no outstanding probe, and
+// packets under a label the sending peer does not own.
 type Drops struct {
 	Malformed   uint64 // a received packet whose label header or probe does not parse
 	UnknownPeer uint64 // a source label that no configured peer has
 	TooBig      uint64 // a frame over frag.MaxFrameLen offered to a peer port
 	Closed      uint64 // frames offered while the tunnel was closing
 	Control     uint64 // probes dropped because the control queue was full
+	QueueFull   uint64 // frames dropped because the queue to wireguard-go stayed full, or the peer held its share
 	// UnsolicitedProbe: probe replies that answer no outstanding probe
 	// (never sent, answered already, or older than the last 64).
 	UnsolicitedProbe uint64
@@ -148,6 +150,7 @@ func (t *Tunnel) Drops() Drops {
 		TooBig:      t.vtun.dropsTooBig.Load(),
 		Closed:      t.vtun.dropsClosed.Load(),
 		Control:     t.vtun.dropsCtrl.Load(),
+		QueueFull:   t.vtun.dropsFull.Load(),
 
 		UnsolicitedProbe: t.rxUnsolicitedProbe.Load(),
 		ForeignLabel:     t.rxForeignLabel.Load(),

@@ -49,6 +49,36 @@ type Config struct {
 	// ProbeInterval is how often each peer is probed for liveness and round
 	// trip time; 0: DefaultProbeInterval.
 	ProbeInterval time.Duration
+	// Buffers bounds the packet buffers wireguard-go may have in use at once
+	// (each is 64 KiB), and with them the packets in flight and most of the
+	// memory of a busy node; 0: DefaultBuffers. Raised to MinBuffers(Bind)
+	// if lower.
+	Buffers int
+}
+
+// DefaultBuffers is the default bound on wireguard-go's packet buffers: 768
+// of 64 KiB, 48 MiB at most. Its readers hold 384 of them (one batch for the
+// tunnel's reader, one for each of the UDP bind's two receivers), the rest
+// carry packets in flight.
+const DefaultBuffers = 768
+
+// MinBuffers is the least Config.Buffers that lets wireguard-go work with
+// bind: the buffers its readers hold, and one batch more in flight.
+func MinBuffers(bind conn.Bind) int { return 2*batchSize + 2*bind.BatchSize() }
+
+// newDeviceMu serialises setting wireguard-go's pool bound (a package
+// variable of the patched copy) and creating a device, which reads it.
+var newDeviceMu sync.Mutex
+
+func newDevice(tun *virtualTUN, bind conn.Bind, buffers int, log *device.Logger) *device.Device {
+	if buffers == 0 {
+		buffers = DefaultBuffers
+	}
+	buffers = max(buffers, MinBuffers(bind))
+	newDeviceMu.Lock()
+	defer newDeviceMu.Unlock()
+	device.PreallocatedBuffersPerPool = uint32(buffers)
+	return device.NewDevice(tun, bind, log)
 }
 
 // Tunnel is the embedded wireguard-go device and its peer ports.
@@ -123,7 +153,7 @@ func New(cfg Config, sw Switch) (*Tunnel, error) {
 	}
 	t.vtun = newVirtualTUN(cfg.MTU, t.self)
 	t.vtun.receive = t.receive
-	t.dev = device.NewDevice(t.vtun, cfg.Bind, wgLogger(cfg.Logger, &t.rxForeignLabel))
+	t.dev = newDevice(t.vtun, cfg.Bind, cfg.Buffers, wgLogger(cfg.Logger, &t.rxForeignLabel))
 	uapi := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", hex.EncodeToString(cfg.PrivateKey[:]), cfg.ListenPort)
 	if err := t.dev.IpcSet(uapi); err != nil {
 		t.dev.Close()

@@ -182,7 +182,7 @@ func TestTunnelCarriesFramesBothWays(t *testing.T) {
 }
 
 func TestTunnelKeepsOrderInABurst(t *testing.T) {
-	_, b, swA, swB := pair(t, DefaultMTU)
+	a, b, swA, swB := pair(t, DefaultMTU)
 	const n = 2000
 	sent := make([][]byte, n)
 	for i := range sent {
@@ -205,7 +205,7 @@ func TestTunnelKeepsOrderInABurst(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			st := b.ReassemblyStats()
-			t.Fatalf("only %d of %d frames arrived; reassembly %+v", i, n, st)
+			t.Fatalf("only %d of %d frames arrived; reassembly %+v; sender drops %+v", i, n, st, a.Drops())
 		}
 	}
 }

@@ -4,53 +4,89 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/l2wg/l2wg/bridge"
 	"github.com/l2wg/l2wg/frag"
 )
 
 const (
 	// batchSize is how many packets wireguard-go reads and writes per call.
 	batchSize = 128
-	// queueLen bounds the frames waiting for wireguard-go. A full queue
-	// blocks the port that sends (the TAP reader, or a peer's receiver for
-	// transit), so backpressure reaches the TAP's kernel queue instead of
-	// frames being dropped here.
-	queueLen = 128
-	// smallBufLen holds any frame of a 1500-byte MTU, tagged or not.
-	smallBufLen = 2048
+	// queueBatches bounds the batches of frames waiting for wireguard-go,
+	// and so the memory they hold (queueBatches * batchBufLen, allocated
+	// as they are first needed).
+	queueBatches = 64
+	// peerShare is how many of the queued batches one peer may hold and
+	// still wait for more while other peers have batches queued too: beyond
+	// it, a peer that wireguard-go cannot keep up with (or a flood towards
+	// one) drops at once, and the batches that come free go to the others.
+	peerShare = queueBatches / 2
+	// batchBufLen holds one largest frame, or many small ones.
+	batchBufLen = frag.MaxFrameLen + 2048
+	// batchFrames is the most frames one batch carries.
+	batchFrames = 64
+	// queueWait is how long an enqueue waits for room before it drops:
+	// long enough for wireguard-go's reader to drain a batch (so the TAP
+	// reader is slowed down rather than dropping), short enough that a
+	// stalled tunnel never blocks the port that sends (nor a peer's
+	// receiver forwarding transit frames) for long.
+	queueWait = 10 * time.Millisecond
 )
 
-// outFrame is one frame waiting to be split and read by wireguard-go.
-type outFrame struct {
-	dst     Label
-	offload [frag.OffloadLen]byte
-	n       int
-	buf     []byte
+// outBatch is a run of frames for one peer, copied into one buffer, waiting
+// to be split and read by wireguard-go. One channel operation moves it.
+type outBatch struct {
+	owner  *sender // whose share of the queue it counts against
+	dst    Label
+	n      int // frames
+	used   int // bytes of buf
+	frames [batchFrames]struct {
+		offload [frag.OffloadLen]byte
+		off, n  int
+	}
+	buf [batchBufLen]byte
+}
+
+// fits reports whether a frame of n bytes can still join the batch.
+func (b *outBatch) fits(n int) bool { return b.n < batchFrames && b.used+n <= batchBufLen }
+
+func (b *outBatch) add(offload *[frag.OffloadLen]byte, frame []byte) {
+	f := &b.frames[b.n]
+	f.offload = *offload
+	f.off = b.used
+	f.n = copy(b.buf[b.used:], frame)
+	b.used += f.n
+	b.n++
 }
 
 // virtualTUN is the in-memory tun.Device between the switch and wireguard-go.
-// Outbound, peer ports enqueue whole frames and wireguard-go's single TUN
-// reader splits them into labelled chunks directly into its own buffers.
-// Inbound, wireguard-go writes decrypted chunks, which go to reassembly and
-// then to the switch.
+// Outbound, peer ports copy frames into batches and queue them, one channel
+// operation per batch; wireguard-go's single TUN reader splits them into
+// labelled chunks directly into its own buffers. Inbound, wireguard-go
+// writes decrypted chunks, which go to reassembly and then to the switch.
+//
+// The queue holds at most queueBatches batches, one peer at most peerShare
+// of them; beyond that frames are dropped and counted (see enqueue).
 type virtualTUN struct {
 	mtu      int
 	maxChunk int // frag chunk bytes per packet: mtu minus the label header
 	self     Label
 	splitter *frag.Splitter
 
-	queue     chan *outFrame
+	queue     chan *outBatch
+	free      chan *outBatch // batches not in use; allocated up to queueBatches
+	allocated atomic.Int32
 	ctrl      chan ctrlPacket // control messages, ahead of frames
 	events    chan tun.Event
 	closed    chan struct{}
 	closeOnce sync.Once
 
-	smallPool, largePool sync.Pool
-
 	// The reader's state: only wireguard-go's TUN reader goroutine touches it.
-	cur    *outFrame
+	cur    *outBatch
+	next   int // frame of cur to split next
 	chunks frag.Chunks
 
 	// receive handles a batch of decrypted packets (tunnel.receive).
@@ -59,6 +95,7 @@ type virtualTUN struct {
 	dropsTooBig atomic.Uint64
 	dropsClosed atomic.Uint64
 	dropsCtrl   atomic.Uint64
+	dropsFull   atomic.Uint64
 }
 
 func newVirtualTUN(mtu int, self Label) *virtualTUN {
@@ -67,42 +104,119 @@ func newVirtualTUN(mtu int, self Label) *virtualTUN {
 		maxChunk: mtu - labelHeaderLen,
 		self:     self,
 		splitter: frag.NewSplitter(),
-		queue:    make(chan *outFrame, queueLen),
+		queue:    make(chan *outBatch, queueBatches),
+		free:     make(chan *outBatch, queueBatches),
 		ctrl:     make(chan ctrlPacket, 64),
 		events:   make(chan tun.Event, 1),
 		closed:   make(chan struct{}),
 	}
-	t.smallPool.New = func() any { return &outFrame{buf: make([]byte, smallBufLen)} }
-	t.largePool.New = func() any { return &outFrame{buf: make([]byte, frag.MaxFrameLen)} }
 	t.events <- tun.EventUp
 	return t
 }
 
-// enqueue copies one frame for dst into the queue. It blocks while the queue
-// is full and returns false once the device is closed. The caller keeps
-// ownership of frame.
-func (t *virtualTUN) enqueue(dst Label, offload *[frag.OffloadLen]byte, frame []byte) bool {
-	if len(frame) > frag.MaxFrameLen {
-		t.dropsTooBig.Add(1)
-		return true
-	}
-	var f *outFrame
-	if len(frame) <= smallBufLen {
-		f = t.smallPool.Get().(*outFrame)
-	} else {
-		f = t.largePool.Get().(*outFrame)
-	}
-	f.dst = dst
-	f.offload = *offload
-	f.n = copy(f.buf, frame)
+// sender queues frames for one peer. Its timer is reused for every wait, so
+// waiting allocates nothing; mu serialises the goroutines writing to the
+// peer (the TAP reader, receivers forwarding transit frames).
+type sender struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	queued atomic.Int32 // batches of this peer in the queue or being read
+}
+
+// enqueue copies frames for dst into batches and queues them. When no batch
+// is free (the queue is full) it waits up to queueWait for one, so that a
+// fast sender is slowed to wireguard-go's pace; when the peer holds its
+// share of a full queue, when the wait runs out, or once the device is
+// closed, the remaining frames are dropped and counted. It never blocks for
+// longer than queueWait per batch, and it retains nothing. It reports false
+// once the device is closed.
+func (t *virtualTUN) enqueue(s *sender, dst Label, frames []bridge.Frame) bool {
 	select {
-	case t.queue <- f:
-		return true
 	case <-t.closed:
-		t.release(f)
-		t.dropsClosed.Add(1)
+		t.dropsClosed.Add(uint64(len(frames)))
 		return false
+	default:
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b *outBatch
+	for i := range frames {
+		data := frames[i].Data
+		if len(data) > frag.MaxFrameLen {
+			t.dropsTooBig.Add(1)
+			continue
+		}
+		if b != nil && !b.fits(len(data)) {
+			t.queue <- b // never blocks: there are no more batches than it holds
+			b = nil
+		}
+		if b == nil {
+			var ok bool
+			if b, ok = t.batch(s); b == nil {
+				if !ok {
+					t.dropsClosed.Add(uint64(len(frames) - i))
+					return false
+				}
+				t.dropsFull.Add(uint64(len(frames) - i))
+				return true
+			}
+			b.owner, b.dst = s, dst
+		}
+		b.add(&frames[i].Offload, data)
+	}
+	if b != nil {
+		t.queue <- b // never blocks: there are no more batches than it holds
+	}
+	return true
+}
+
+// batch returns an empty batch. When none is free it waits up to queueWait
+// for one, unless the peer holds more than its share of the queue and other
+// peers have batches in it too: then, or when the wait runs out, it returns
+// nil with ok true; when the device closes, nil with ok false.
+func (t *virtualTUN) batch(s *sender) (b *outBatch, ok bool) {
+	s.queued.Add(1) // undone by release, or here when there is no batch
+	select {
+	case b = <-t.free:
+		return b, true
+	default:
+	}
+	if t.allocated.Add(1) <= queueBatches {
+		return new(outBatch), true
+	}
+	t.allocated.Add(-1)
+	// A peer beyond its share does not wait while other peers have frames
+	// queued: the batches that come free go to them.
+	held := s.queued.Load()
+	if inUse := t.allocated.Load() - int32(len(t.free)); held > peerShare && held < inUse {
+		s.queued.Add(-1)
+		return nil, true
+	}
+	if s.timer == nil {
+		s.timer = time.NewTimer(queueWait)
+	} else {
+		s.timer.Reset(queueWait)
+	}
+	ok = true
+	select {
+	case b = <-t.free:
+	case <-s.timer.C:
+	case <-t.closed:
+		ok = false
+	}
+	s.timer.Stop()
+	if b == nil {
+		s.queued.Add(-1)
+	}
+	return b, ok
+}
+
+func (t *virtualTUN) release(b *outBatch) {
+	if b.owner != nil {
+		b.owner.queued.Add(-1)
+	}
+	b.owner, b.n, b.used = nil, 0, 0
+	t.free <- b
 }
 
 // sendControl queues a control packet; when the control queue is full the
@@ -115,28 +229,19 @@ func (t *virtualTUN) sendControl(c ctrlPacket) {
 	}
 }
 
-func (t *virtualTUN) release(f *outFrame) {
-	if cap(f.buf) == smallBufLen {
-		t.smallPool.Put(f)
-	} else {
-		t.largePool.Put(f)
-	}
-}
-
-// Read fills bufs with labelled chunks. It blocks for the first frame only;
-// a frame whose chunks do not all fit this batch continues in the next call.
+// Read fills bufs with labelled chunks. It blocks for the first batch only;
+// a batch whose chunks do not all fit this call continues in the next.
 func (t *virtualTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	n := 0
 	for n < len(bufs) {
 		if t.cur == nil {
-			var f *outFrame
 			var c ctrlPacket
 			got := false
 			if n == 0 {
 				select {
 				case c = <-t.ctrl:
 					got = true
-				case f = <-t.queue:
+				case t.cur = <-t.queue:
 				case <-t.closed:
 					return 0, os.ErrClosed
 				}
@@ -144,7 +249,7 @@ func (t *virtualTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 				select {
 				case c = <-t.ctrl:
 					got = true
-				case f = <-t.queue:
+				case t.cur = <-t.queue:
 				default:
 					return n, nil
 				}
@@ -157,21 +262,29 @@ func (t *virtualTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 				n++
 				continue
 			}
-			t.cur = f
-			t.chunks = t.splitter.Split(&f.offload, f.buf[:f.n], t.maxChunk)
+			t.next = 0
+		}
+		if t.chunks.Remaining() == 0 {
+			if t.next == t.cur.n {
+				t.release(t.cur)
+				t.cur = nil
+				continue
+			}
+			f := &t.cur.frames[t.next]
+			t.next++
+			t.chunks = t.splitter.Split(&f.offload, t.cur.buf[f.off:f.off+f.n], t.maxChunk)
+			continue
 		}
 		pkt := bufs[n][offset:]
-		m := t.chunks.Next(pkt[labelHeaderLen : labelHeaderLen+t.maxChunk])
-		if m > 0 {
+		if m := t.chunks.Next(pkt[labelHeaderLen : labelHeaderLen+t.maxChunk]); m > 0 {
 			putLabelHeader(pkt, t.self, t.cur.dst, labelHeaderLen+m)
 			sizes[n] = labelHeaderLen + m
 			n++
 		}
-		if t.chunks.Remaining() == 0 {
-			t.chunks = frag.Chunks{}
-			t.release(t.cur)
-			t.cur = nil
-		}
+	}
+	if t.cur != nil && t.chunks.Remaining() == 0 && t.next == t.cur.n {
+		t.release(t.cur)
+		t.cur = nil
 	}
 	return n, nil
 }

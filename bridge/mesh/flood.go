@@ -132,9 +132,7 @@ func (m *Machine) receiveRecord(p Port, r *Record, now time.Time) {
 	if now.Add(life).Before(m.nextExpiry) {
 		m.nextExpiry = now.Add(life)
 	}
-	if a := m.adj[p]; a != nil && a.pending != nil && a.pending[id] <= r.Seq {
-		delete(a.pending, id)
-	}
+
 	m.stats.RecordsIn++
 	m.markDirty(now)
 	m.flood(&stored, p, now)

@@ -173,6 +173,7 @@ func New(cfg Config, now time.Time) (*Machine, error) {
 	}
 	m.table = emptyTable(m.self)
 	m.originate(now)
+	m.lastOrig = time.Time{} // nobody heard that one: no hold after it
 	return m, nil
 }
 
@@ -318,8 +319,13 @@ func (m *Machine) syncDone(now time.Time) bool {
 		return false
 	}
 	for _, a := range m.adj {
-		if !a.synced || len(a.pending) > 0 {
+		if !a.synced {
 			return false
+		}
+		for id, seq := range a.pending {
+			if e := m.db[id]; e == nil || e.rec.Seq < seq {
+				return false
+			}
 		}
 	}
 	return true
@@ -333,9 +339,12 @@ func (m *Machine) compute() {
 		recs[id] = e.rec
 	}
 	g := buildGraph(recs)
+	// One port per neighbour: the cheapest (the cost the record lists),
+	// then the lowest.
 	ports := make(map[NodeID]Port, len(m.adj))
 	for p, a := range m.adj {
-		if q, ok := ports[a.id]; !ok || p < q {
+		q, ok := ports[a.id]
+		if !ok || a.cost < m.adj[q].cost || a.cost == m.adj[q].cost && p < q {
 			ports[a.id] = p
 		}
 	}

@@ -3,35 +3,19 @@ package main
 import (
 	"fmt"
 	"os"
-	"regexp"
-	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/lab"
 )
 
-// replyAt matches a reply line of ping -D: "[1700000000.123456] 64 bytes from ...".
-var replyAt = regexp.MustCompile(`\[(\d+\.\d+)\] \d+ bytes from`)
-
-// longestGap returns the longest time between two consecutive replies in
-// the output of ping -D, and the number of replies.
-func longestGap(out string) (time.Duration, int) {
-	var prev float64
-	var gap time.Duration
-	matches := replyAt.FindAllStringSubmatch(out, -1)
-	for i, m := range matches {
-		ts, _ := strconv.ParseFloat(m[1], 64)
-		if i > 0 {
-			gap = max(gap, time.Duration((ts-prev)*float64(time.Second)))
-		}
-		prev = ts
-	}
-	return gap, len(matches)
-}
-
-// failoverGap builds a triangle whose root is hva, with the direct hva-hvc
+// failover builds a triangle whose root is hva, with the direct hva-hvc
 // link expensive, so that traffic between vma and vmc crosses hvb; it kills
-// hvb's l2wg during a 10 ms ping stream and returns the longest gap.
-func failoverGap(t *testing.T, protocol string) time.Duration {
+// hvb's l2wg (SIGKILL) during a 10 ms ping stream that runs on for after,
+// and returns the outage: from the kill until the stream flowed again, which
+// it must have done (lab.MeasureOutage).
+func failover(t *testing.T, protocol string, after time.Duration) lab.Outage {
 	tp := newTopo(t)
 	for _, hv := range []string{"hva", "hvb", "hvc"} {
 		tp.addHV(hv)
@@ -73,43 +57,49 @@ func failoverGap(t *testing.T, protocol string) time.Duration {
 		}
 	}
 
-	type result struct{ out string }
-	done := make(chan result, 1)
-	const stream = 20 * time.Second
-	go func() {
-		out, _ := tp.ping("vma", tp.vms["vmc"].IP, stream+10*time.Second, "-D", "-i", "0.01", "-w", fmt.Sprint(int(stream/time.Second)), "-W", "1")
-		done <- result{out}
-	}()
-	time.Sleep(2 * time.Second) // part of the measurement: a stretch of stream before the failure
-	p := tp.hvs["hvb"].Proc
+	p, err := tp.lab.Start("vma", "ping", "-D", "-n", "-i", "0.01", "-W", "1", "-w", fmt.Sprint(int((time.Second+after)/time.Second)+1), tp.vms["vmc"].IP)
+	tp.must(err)
+	defer p.Stop()
+	// The stream flows: twenty replies.
+	if !poll(10*time.Second, 20*time.Millisecond, func() bool { return strings.Count(p.Log(), " bytes from ") >= 20 }) {
+		t.Fatalf("the ping stream vma -> vmc does not flow:\n%s", tail(p.Log(), 5))
+	}
+	hvb := tp.hvs["hvb"].Proc
 	tp.hvs["hvb"].Proc = nil
 	tp.killed = map[string]bool{"hvb": true}
-	tp.must(p.Signal(os.Kill))
-	res := <-done
-	gap, replies := longestGap(res.out)
-	if replies == 0 {
-		t.Fatalf("no replies at all:\n%s", tail(res.out, 5))
+	killed := time.Now()
+	tp.must(hvb.Signal(os.Kill))
+	select {
+	case <-p.Done():
+	case <-time.After(after + 20*time.Second):
+		t.Fatalf("the ping stream did not end %v after the kill", after+20*time.Second)
 	}
-	// The stream must have resumed: its last reply is near the end.
-	if _, err := tp.ping("vma", tp.vms["vmc"].IP, 5*time.Second, "-c", "2", "-W", "1"); err != nil {
-		t.Fatalf("vma cannot reach vmc after hvb died")
+	o, err := lab.MeasureOutage(p.Log(), killed, time.Now())
+	if err != nil {
+		t.Fatalf("%s: killed hvb (the middle site) during a 10 ms ping stream: %v\n%s", protocol, err, tail(p.Log(), 5))
 	}
-	t.Logf("%s: killed hvb (the middle site) during a 10 ms ping stream: longest gap %v, %d replies", protocol, gap.Round(time.Millisecond), replies)
-	return gap
+	t.Logf("%s: killed hvb (the middle site) during a 10 ms ping stream: traffic again %v after the kill, longest gap %v, %d replies after",
+		protocol, o.Resumed.Round(time.Millisecond), o.LongestGap.Round(time.Millisecond), o.After)
+	return o
 }
 
-// TestE2EFailover measures the traffic gap when the middle site of a path
-// dies, with RSTP (target: under a second) and 802.1D on the same topology.
+// TestE2EFailover: the middle site of a path dies; the stream between the
+// VMs at its ends flows again, with RSTP within 3 s of the kill (it takes
+// about 0.3 s: three lost liveness probes; BenchmarkFailover measures it)
+// and with 802.1D within 20 s (max age + 2 x forward delay = 14 s, plus
+// detection). The bounds are generous for a loaded machine and still fail
+// when failover is broken: without the probes, a dead peer is found by
+// WireGuard after 15 s or more; RSTP that falls back to 802.1D timers takes
+// 8 s or more. Not parallel: the timing runs alone.
 func TestE2EFailover(t *testing.T) {
-	t.Parallel()
 	t.Run("rstp", func(t *testing.T) {
-		t.Parallel()
-		if gap := failoverGap(t, "rstp"); gap >= time.Second {
-			t.Errorf("RSTP failover gap %v; want under 1s", gap)
+		if o := failover(t, "rstp", 5*time.Second); o.Resumed >= 3*time.Second {
+			t.Errorf("RSTP: traffic again %v after the kill; want under 3s", o.Resumed)
 		}
 	})
 	t.Run("stp", func(t *testing.T) {
-		t.Parallel()
-		failoverGap(t, "stp") // measured and reported; bounded by the stream's 20 s
+		if o := failover(t, "stp", 25*time.Second); o.Resumed >= 20*time.Second {
+			t.Errorf("802.1D: traffic again %v after the kill; want under 20s", o.Resumed)
+		}
 	})
 }

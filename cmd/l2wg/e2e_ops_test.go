@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -188,24 +187,28 @@ func TestE2EOperations(t *testing.T) {
 
 	t.Run("d_capture_a_ping", func(t *testing.T) {
 		file := filepath.Join(tp.dir, "hv1-hv2.pcap")
-		var capOut []byte
-		var capErr error
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			capOut, capErr = tp.lab.Exec("hv1", l2wgBinary(t), "capture", "--port", "hv2", "-w", file, "-d", "4s")
-		}()
-		time.Sleep(time.Second) // the capture is running
+		p, err := tp.lab.Start("hv1", l2wgBinary(t), "capture", "--port", "hv2", "-w", file, "-d", "4s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Frames are taken from the moment the client says "writing FILE".
+		if !poll(10*time.Second, 20*time.Millisecond, func() bool { return strings.Contains(p.Log(), "writing "+file) }) {
+			t.Fatalf("l2wg capture did not start within 10s:\n%s", p.Log())
+		}
 		out, err := tp.ping("vm11", tp.vms["vm21"].IP, 10*time.Second, "-c", "3", "-i", "0.2", "-W", "2")
-		wg.Wait()
 		if err != nil {
 			t.Fatalf("ping during the capture: %v\n%s", err, out)
 		}
-		if capErr != nil {
-			t.Fatalf("l2wg capture: %v\n%s", capErr, capOut)
+		select {
+		case <-p.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("l2wg capture -d 4s still running after 10s:\n%s", p.Log())
 		}
-		if !strings.Contains(string(capOut), "frames written to") {
+		capOut := p.Log()
+		if _, err := p.Exited(); err != nil {
+			t.Fatalf("l2wg capture: %v\n%s", err, capOut)
+		}
+		if !strings.Contains(capOut, "frames written to") {
 			t.Errorf("l2wg capture did not report what it wrote:\n%s", capOut)
 		}
 		requests, replies := readICMPEchoes(t, file, tp.vms["vm11"].MAC, tp.vms["vm21"].MAC)

@@ -131,6 +131,7 @@ type nodeConf struct {
 	Bridge         string
 	STP            string // the [stp] table's body; "" means shortTimers
 	Persistent     bool
+	Offload        *bool // nil: leave it out (the default, true)
 	Peers          []peerConf
 }
 
@@ -155,6 +156,9 @@ func (c nodeConf) render() string {
 		fmt.Fprintf(&b, "isolate_host = %v\n", *c.IsolateHost)
 	}
 	fmt.Fprintf(&b, "\n[tap]\nname = %q\nmtu = 1500\nbridge = %q\npersistent = %v\n", c.TAPName, c.Bridge, c.Persistent)
+	if c.Offload != nil {
+		fmt.Fprintf(&b, "offload = %v\n", *c.Offload)
+	}
 	stpBody := c.STP
 	if stpBody == "" {
 		stpBody = shortTimers

@@ -29,8 +29,29 @@ type topo struct {
 	vms   map[string]*vm
 	order []string // hypervisor names in creation order
 
-	killed map[string]bool   // hypervisors whose l2wg a test killed on purpose
-	stp    map[string]string // per hypervisor, the [stp] table's body ("": shortTimers)
+	killed  map[string]bool   // hypervisors whose l2wg a test killed on purpose
+	stp     map[string]string // per hypervisor, the [stp] table's body ("": shortTimers)
+	offload offloads          // per hypervisor, [tap] offload (absent: the default)
+}
+
+// offloads is the [tap] offload setting per hypervisor; a missing one leaves
+// the key out of node.toml (default true).
+type offloads map[string]bool
+
+// of returns hv's setting, true when absent.
+func (o offloads) of(hv string) bool {
+	if v, ok := o[hv]; ok {
+		return v
+	}
+	return true
+}
+
+// ptr returns hv's setting for nodeConf, nil when absent.
+func (o offloads) ptr(hv string) *bool {
+	if v, ok := o[hv]; ok {
+		return &v
+	}
+	return nil
 }
 
 // A hypervisor is a namespace with a VM bridge br0 and, once started, an l2wg.
@@ -169,6 +190,7 @@ func (tp *topo) startL2WG(name string, isolateHost *bool, peers ...peerConf) *hy
 		TAPName:        "l2wg0",
 		Bridge:         "br0",
 		STP:            tp.stp[name],
+		Offload:        tp.offload.ptr(name),
 		Peers:          peers,
 	}
 	hv.ConfPath = writeFile(tp.t, tp.dir, name+".toml", conf.render())
@@ -269,7 +291,15 @@ type isolation map[string]bool
 // control that proves the assertions pass on a working layer-2 segment.
 func newTwoHypervisors(t *testing.T, viaL2WG bool, iso isolation) *topo {
 	t.Helper()
+	return newTwoHypervisorsWith(t, viaL2WG, iso, nil)
+}
+
+// newTwoHypervisorsWith is newTwoHypervisors with [tap] offload set per
+// hypervisor.
+func newTwoHypervisorsWith(t *testing.T, viaL2WG bool, iso isolation, off offloads) *topo {
+	t.Helper()
 	tp := newTopo(t)
+	tp.offload = off
 	tp.addHV("hv1")
 	tp.addHV("hv2")
 	tp.underlay("hv1", "hv2", "ul0", "10.0.0.1", "10.0.0.2")

@@ -45,6 +45,17 @@ func TestE2ETwoHypervisors(t *testing.T) {
 	t.Run("f_hypervisors_stay_off_the_segment", func(t *testing.T) {
 		tp.on(t).checkHypervisorsOffSegment("vm11", map[string]string{"hv1": "10.0.0.1", "hv2": "10.0.0.2"})
 	})
+	t.Run("f2_superframes_cross_no_outer_fragments", func(t *testing.T) {
+		tp.on(t).checkSuperframesNoFragments("vm11", "vm21", true)
+	})
+	t.Run("f3_no_address_on_the_taps", func(t *testing.T) {
+		for _, hv := range []string{"hv1", "hv2"} {
+			out, err := tp.lab.IP(hv, "-o", "addr", "show", "dev", "l2wg0")
+			if err != nil || len(bytes.TrimSpace(out)) != 0 {
+				t.Errorf("%s: ip addr show dev l2wg0 while l2wg runs: %v\n%s; want no address of any family", hv, err, out)
+			}
+		}
+	})
 	t.Run("g_sigterm_exits_0_and_removes_tap", func(t *testing.T) {
 		tp.on(t).checkAlive()
 		tp.on(t).stopL2WG("hv1")

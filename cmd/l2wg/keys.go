@@ -2,13 +2,12 @@ package main
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 	"github.com/l2wg/l2wg/tunnel"
 )
 
@@ -20,13 +19,11 @@ func cmdGenkey(stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr, "Warning: writing to world accessible file.\nConsider setting the umask to 077 and trying again.")
 		}
 	}
-	var key [32]byte
-	if _, err := rand.Read(key[:]); err != nil {
+	key, err := config.NewPrivateKey()
+	if err != nil {
 		return fmt.Errorf("genkey: %w", err)
 	}
-	key[0] &= 248
-	key[31] = key[31]&127 | 64
-	_, err := fmt.Fprintln(stdout, base64.StdEncoding.EncodeToString(key[:]))
+	_, err = fmt.Fprintln(stdout, config.EncodeKey(key))
 	return err
 }
 
@@ -36,11 +33,10 @@ func cmdPubkey(stdin io.Reader, stdout io.Writer) error {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("pubkey: read stdin: %w", err)
 	}
-	key, err := parseKey(line)
+	key, err := config.ParseKey(line)
 	if err != nil {
 		return fmt.Errorf("pubkey: stdin: %w", err)
 	}
-	pub := tunnel.PublicKey(key)
-	_, err = fmt.Fprintln(stdout, base64.StdEncoding.EncodeToString(pub[:]))
+	_, err = fmt.Fprintln(stdout, config.EncodeKey(tunnel.PublicKey(key)))
 	return err
 }

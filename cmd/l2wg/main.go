@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 )
 
 // version is set at build time: -ldflags "-X main.version=$(git describe)".
@@ -58,24 +60,36 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := dispatch(args, stdin, stdout, stderr)
+	if errors.Is(err, errHelp) {
+		return nil // the help asked for, on stdout
+	}
+	return err
+}
+
+func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return &exitError{code: 2}
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "up":
-		path, err := configFlag("up", rest, stderr)
+		path, err := configFlag("up", "run the switch in the foreground until SIGINT/SIGTERM (SIGHUP reloads)", rest, stdout, stderr)
 		if err != nil {
 			return err
 		}
 		return cmdUp(path, stderr)
 	case "check":
-		path, err := configFlag("check", rest, stderr)
+		path, err := configFlag("check", "validate a config and its key files, change nothing", rest, stdout, stderr)
 		if err != nil {
 			return err
 		}
-		if _, err := loadConfig(path); err != nil {
+		cfg, err := config.Load(path)
+		if err != nil {
 			return err
+		}
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintf(stderr, "l2wg: warning: %s\n", w)
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", path)
 		return nil
@@ -88,8 +102,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	case "lab":
 		return cmdLab(rest, stdout, stderr)
 	case "genkey":
+		if err := parseFlags(newFlags("genkey", "", "print a new private key in base64 (as wg genkey): l2wg genkey > node.key"), rest, stdout, stderr); err != nil {
+			return err
+		}
 		return cmdGenkey(stdout, stderr)
 	case "pubkey":
+		if err := parseFlags(newFlags("pubkey", "< node.key", "read a private key on stdin, print its public key (as wg pubkey)"), rest, stdout, stderr); err != nil {
+			return err
+		}
 		return cmdPubkey(stdin, stdout)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "l2wg %s\n", version)
@@ -104,15 +124,50 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 }
 
 // configFlag parses "-c file" for a subcommand.
-func configFlag(name string, args []string, stderr io.Writer) (string, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func configFlag(name, what string, args []string, stdout, stderr io.Writer) (string, error) {
+	fs := newFlags(name, "[-c node.toml]", what)
 	path := fs.String("c", "/etc/l2wg/node.toml", "config `file`")
-	if err := fs.Parse(args); err != nil {
-		return "", &exitError{code: 2}
-	}
-	if fs.NArg() > 0 {
-		return "", &exitError{code: 2, err: fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))}
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return "", err
 	}
 	return *path, nil
+}
+
+// errHelp says a command's help was asked for and printed.
+var errHelp = errors.New("help printed")
+
+// newFlags makes a subcommand's flags; its usage is "usage: l2wg name
+// synopsis", what it does, and the flags.
+func newFlags(name, synopsis, what string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: l2wg %s %s\n\n%s\n", name, synopsis, what)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses a subcommand's arguments, which take no positional
+// ones unless positional. -h or --help prints the usage to stdout and
+// returns errHelp (exit status 0); a bad flag prints it to stderr (exit
+// status 2).
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, positional ...bool) error {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return errHelp
+		}
+	}
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2}
+	}
+	if len(positional) == 0 && fs.NArg() > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	return nil
 }

@@ -2,23 +2,24 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/control"
 )
 
 // cmdShow prints a running l2wg's state: `l2wg show [-i tap] [--json] [fdb]`.
 func cmdShow(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("show", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("show", "[-i tap] [--json] [fdb]", "print a running l2wg's interface, peers, spanning tree, ports and (with fdb) forwarding database")
 	tap := fs.String("i", "", "the TAP `name` of the l2wg to show (default: the only one running)")
 	asJSON := fs.Bool("json", false, "print JSON (stable field names, see README)")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2}
+	if err := parseFlags(fs, args, stdout, stderr, true); err != nil {
+		return err
 	}
 	what := "status"
 	switch fs.NArg() {
@@ -31,11 +32,11 @@ func cmdShow(args []string, stdout, stderr io.Writer) error {
 	default:
 		return &exitError{code: 2, err: fmt.Errorf("show: too many arguments")}
 	}
-	path, err := findControl(*tap)
+	path, err := control.Find(*tap)
 	if err != nil {
 		return err
 	}
-	st, err := queryControl(path, what)
+	st, err := control.Query(path, what)
 	if err != nil {
 		return err
 	}
@@ -55,7 +56,7 @@ func cmdShow(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func printStatus(w io.Writer, st showStatus, now time.Time) {
+func printStatus(w io.Writer, st control.Status, now time.Time) {
 	in := st.Interface
 	fmt.Fprintf(w, "interface: %s\n", in.TAP)
 	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
@@ -70,7 +71,7 @@ func printStatus(w io.Writer, st showStatus, now time.Time) {
 	}
 	tw.Flush()
 
-	ports := make(map[int]showPort, len(st.Ports))
+	ports := make(map[int]control.Port, len(st.Ports))
 	for _, p := range st.Ports {
 		ports[p.ID] = p
 	}
@@ -108,13 +109,58 @@ func printStatus(w io.Writer, st showStatus, now time.Time) {
 	tw.Flush()
 }
 
-func printFDB(w io.Writer, fdb []showFDBEntry) {
+func printFDB(w io.Writer, fdb []control.FDBEntry) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "mac\tport\tage")
 	for _, e := range fdb {
 		fmt.Fprintf(tw, "%s\t%s (%d)\t%s\n", e.MAC, e.Name, e.Port, secs(e.Age))
 	}
 	tw.Flush()
+}
+
+// printSTP prints the tree the way brctl showstp does.
+func printSTP(w io.Writer, st control.Status) {
+	t := st.STP
+	fmt.Fprintf(w, "spanning tree: %s\n", st.Interface.TAP)
+	row := func(k1 string, v1 any, k2 string, v2 any) {
+		fmt.Fprintf(w, " %-22s %-18v %-22s %v\n", k1, v1, k2, v2)
+	}
+	fmt.Fprintf(w, " %-22s %s\n", "bridge id", t.BridgeID)
+	fmt.Fprintf(w, " %-22s %s%s\n", "designated root", t.DesignatedRoot, ifThen(t.IsRoot, " (this bridge)"))
+	row("root port", orNone(t.RootPort), "path cost", t.RootPathCost)
+	row("max age", secs(t.MaxAge), "bridge max age", secs(t.BridgeMaxAge))
+	row("hello time", secs(t.HelloTime), "bridge hello time", secs(t.BridgeHelloTime))
+	row("forward delay", secs(t.ForwardDelay), "bridge forward delay", secs(t.BridgeForwardDelay))
+	row("protocol", t.Protocol, "tap mode", t.TAPMode)
+	row("topology changes", t.TopologyChanges, "bpdus dropped", t.BPDUsIgnored+t.BPDUsMalformed)
+	var flags []string
+	if t.TopologyChange {
+		flags = append(flags, "TOPOLOGY_CHANGE")
+	}
+	if t.TopologyChangeDetected {
+		flags = append(flags, "TOPOLOGY_CHANGE_DETECTED")
+	}
+	fmt.Fprintf(w, " %-22s %s\n", "flags", strings.Join(flags, " "))
+	for _, p := range t.Ports {
+		fmt.Fprintf(w, "\n%s (%d)\n", p.Name, p.No)
+		row("port id", p.PortID, "state", p.State)
+		row("role", p.Role, "path cost", p.PathCost)
+		row("designated root", p.DesignatedRoot, "designated cost", p.DesignatedCost)
+		row("designated bridge", p.DesignatedBridge, "designated port", p.DesignatedPort)
+		row("bpdus in", p.BPDUsIn, "bpdus out", p.BPDUsOut)
+		row("protocol", p.Protocol, "point-to-point", p.PointToPoint)
+		if p.RTT > 0 {
+			row("round trip", fmt.Sprintf("%.2fms", p.RTT), "", "")
+		}
+		var pf []string
+		if p.RootGuard {
+			pf = append(pf, "ROOT_GUARD")
+		}
+		if p.RootInconsistent {
+			pf = append(pf, "ROOT_INCONSISTENT")
+		}
+		fmt.Fprintf(w, " %-22s %s\n", "flags", strings.Join(pf, " "))
+	}
 }
 
 func dropsText(d map[string]uint64) string {
@@ -167,4 +213,31 @@ func bytesHuman(n uint64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.2f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// cmdReload asks a running l2wg to reload its config: `l2wg reload [-i tap]`.
+func cmdReload(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("reload", "[-i tap]", "re-read node.toml and apply the difference live, all or nothing (as SIGHUP)")
+	tap := fs.String("i", "", "the TAP `name` of the l2wg to reload (default: the only one running)")
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	addr, err := control.Find(*tap)
+	if err != nil {
+		return err
+	}
+	res, err := control.Reload(addr)
+	if err != nil {
+		return err
+	}
+	for _, ch := range res.Changes {
+		fmt.Fprintln(stdout, ch)
+	}
+	if !res.OK {
+		return errors.New(res.Error)
+	}
+	if len(res.Changes) == 0 {
+		fmt.Fprintln(stdout, "nothing changed")
+	}
+	return nil
 }

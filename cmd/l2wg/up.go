@@ -8,17 +8,23 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/node"
 )
 
 // cmdUp runs a node in the foreground until SIGINT or SIGTERM.
 func cmdUp(path string, stderr io.Writer) error {
-	cfg, err := loadConfig(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
 	level := new(slog.LevelVar)
-	level.Set(logLevel(cfg.LogLevel))
+	level.Set(cfg.SlogLevel())
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -36,35 +42,26 @@ func cmdUp(path string, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	n, err := startNode(cfg, log, level)
+	n, err := node.Start(cfg, log, level, version)
 	if err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
-	log.Info("l2wg up", n.summary()...)
+	log.Info("l2wg up", n.Summary()...)
 
 	for {
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				n.reloadAndLog()
+				n.Reload()
 				continue
 			}
 			log.Info("shutting down", "signal", sig.String())
-			n.close()
+			n.Close()
 			log.Info("l2wg down")
 			return nil
 		case err := <-n.Fatal():
-			n.close()
+			n.Close()
 			return fmt.Errorf("up: %w", err)
 		}
 	}
-}
-
-// logLevel maps the config's log_level to slog's (info when empty).
-func logLevel(s string) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); s == "" || err != nil {
-		return slog.LevelInfo
-	}
-	return l
 }

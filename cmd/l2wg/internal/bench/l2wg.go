@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/netns"
 )
 
@@ -21,26 +24,25 @@ func (l2wg) Path() trafficPath { return vmPath }
 
 const l2wgTAP = "l2wg0"
 
-// l2wgSTP shortens the spanning-tree timers to the least 802.1D allows, so
-// the TAP and peer ports forward 8 s after start instead of 30 s. The data
-// path is the same either way.
-const l2wgSTP = "[stp]\nhello_time = \"1s\"\nforward_delay = \"4s\"\nmax_age = \"6s\"\n"
-
 // l2wgConf is node.toml for hypervisor hv whose peer has public key peer.
-func l2wgConf(hv hypervisor, keyFile, peer string) string {
-	return fmt.Sprintf(`private_key_file = %q
-listen_port = %d
-
-[tap]
-name = %q
-bridge = %q
-
-%s
-[[peer]]
-name = "hv%d"
-public_key = %q
-endpoint = "%s:%d"
-`, keyFile, wgPort, l2wgTAP, bridgeName, l2wgSTP, 3-hv.Index, peer, hv.Peer, wgPort)
+// The spanning-tree timers are the least 802.1D allows, so the TAP and peer
+// ports forward 8 s after start instead of 30 s. The data path is the same
+// either way.
+func l2wgConf(hv hypervisor, keyFile, peer string) []byte {
+	data, err := config.Marshal(&config.File{
+		PrivateKeyFile: keyFile,
+		ListenPort:     config.Ptr(wgPort),
+		TAP:            config.FileTAP{Name: l2wgTAP, Bridge: bridgeName},
+		STP:            config.FileSTP{HelloTime: "1s", ForwardDelay: "4s", MaxAge: "6s"},
+		Peers: []config.FilePeer{{
+			Name: fmt.Sprintf("hv%d", 3-hv.Index), PublicKey: peer,
+			Endpoint: net.JoinHostPort(hv.Peer, strconv.Itoa(wgPort)),
+		}},
+	})
+	if err != nil {
+		panic(err) // a File always encodes
+	}
+	return data
 }
 
 func (c l2wg) Start(ctx context.Context, lab *netns.Lab, dir string) ([]*netns.Proc, error) {
@@ -58,7 +60,7 @@ func (c l2wg) Start(ctx context.Context, lab *netns.Lab, dir string) ([]*netns.P
 			return procs, err
 		}
 		conf := filepath.Join(dir, fmt.Sprintf("l2wg-hv%d.toml", hv.Index))
-		if err := os.WriteFile(conf, []byte(l2wgConf(hv, keyFile, keys[1-i].Public)), 0o600); err != nil {
+		if err := os.WriteFile(conf, l2wgConf(hv, keyFile, keys[1-i].Public), 0o600); err != nil {
 			return procs, err
 		}
 		p, err := lab.Start(hv.NS, c.bin, "up", "-c", conf)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/netns"
 )
 
@@ -183,7 +184,9 @@ func (l *Lab) writeConfigs(ctx context.Context, _ bool) error {
 	supported := true
 	if len(p.Sites()) > 0 {
 		probe := filepath.Join(l.siteDir(p.Sites()[0].Name), "stp-probe.toml")
-		text := p.renderNodeConf(p.Sites()[0], l.keys, "node.key", nodeConfOptions{}) + "\n[stp]\nenabled = true\n"
+		f, notes := p.nodeFile(p.Sites()[0], l.keys, "node.key", nodeConfOptions{})
+		f.STP.Enabled = config.Ptr(true)
+		text := marshalNodeConf(f, notes)
 		if err := os.WriteFile(probe, []byte(text), 0o644); err != nil {
 			return err
 		}

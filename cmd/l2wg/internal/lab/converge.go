@@ -8,38 +8,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/control"
 )
 
-// SiteStatus is the part of `l2wg show --json` the lab reads.
-type SiteStatus struct {
-	Interface struct {
-		PublicKey string `json:"public_key"`
-		PID       int    `json:"pid"`
-	} `json:"interface"`
-	Peers []struct {
-		Name            string     `json:"name"`
-		Endpoint        string     `json:"endpoint"`
-		LatestHandshake *time.Time `json:"latest_handshake"`
-		Live            bool       `json:"live"`
-		RxBytes         uint64     `json:"rx_bytes"`
-		TxBytes         uint64     `json:"tx_bytes"`
-	} `json:"peers"`
-	STP *struct {
-		BridgeID        string `json:"bridge_id"`
-		DesignatedRoot  string `json:"designated_root"`
-		IsRoot          bool   `json:"is_root"`
-		RootPort        string `json:"root_port"`
-		RootPathCost    uint32 `json:"root_path_cost"`
-		TopologyChanges uint64 `json:"topology_changes"`
-		TAPMode         string `json:"tap_mode"`
-		Ports           []struct {
-			Name     string `json:"name"`
-			State    string `json:"state"`
-			Role     string `json:"role"`
-			PathCost uint32 `json:"path_cost"`
-		} `json:"ports"`
-	} `json:"stp"`
-}
+// SiteStatus is a site's `l2wg show --json` (the control socket's
+// contract, package control).
+type SiteStatus struct{ control.Status }
 
 // peerLive reports whether the site has a WireGuard session with peer.
 func (s *SiteStatus) peerLive(peer string) bool {

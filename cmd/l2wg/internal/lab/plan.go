@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 )
 
 // A Plan is a topology worked out: interface names, addresses, static
@@ -171,7 +173,7 @@ func (p *Plan) Peering(a, b string) *PlannedPeering {
 const relayNS = "relay"
 
 // defaultListenPort is l2wg's.
-const defaultListenPort = 51820
+const defaultListenPort = config.DefaultListenPort
 
 // MakePlan works out a validated topology.
 func MakePlan(t *Topology) (*Plan, error) {

@@ -240,17 +240,17 @@ func TestRenderNodeConf(t *testing.T) {
 	}
 	rho := p.renderNodeConf(p.Node("rho"), keys, "node.key", nodeConfOptions{STP: true})
 	for _, want := range []string{
-		"private_key_file = \"node.key\"", "[tap]\nname = \"l2wg0\"\nbridge = \"br0\"",
-		"[stp]\nhello_time = \"1s\"\nmax_age = \"6s\"\nforward_delay = \"4s\"\npriority = 24576",
-		"name = \"pi0\"\npublic_key = \"" + keys["pi0"].Public + "\"\n# no endpoint",
-		"name = \"epsilon\"\npublic_key = \"" + keys["epsilon"].Public + "\"\nendpoint = \"10.0.4.1:51820\"\ncost = 400",
+		"private_key_file = 'node.key'", "[tap]\nname = 'l2wg0'\nbridge = 'br0'",
+		"[stp]\npriority = 24576\nhello_time = '1s'\nmax_age = '6s'\nforward_delay = '4s'",
+		"name = 'pi0'\npublic_key = '" + keys["pi0"].Public + "'\n", "# no endpoint for pi0",
+		"name = 'epsilon'\npublic_key = '" + keys["epsilon"].Public + "'\nendpoint = '10.0.4.1:51820'\ncost = 400",
 	} {
 		if !strings.Contains(rho, want) {
 			t.Errorf("rho's node.toml lacks %q:\n%s", want, rho)
 		}
 	}
 	pi0 := p.renderNodeConf(p.Node("pi0"), keys, "node.key", nodeConfOptions{STP: true})
-	if !strings.Contains(pi0, "endpoint = \"10.0.2.1:51820\"\npersistent_keepalive = 5") || strings.Count(pi0, "[[peer]]") != 1 {
+	if !strings.Contains(pi0, "endpoint = '10.0.2.1:51820'\npersistent_keepalive = 5") || strings.Count(pi0, "[[peer]]") != 1 {
 		t.Errorf("pi0's node.toml: want one peer, rho, dialled with keepalive:\n%s", pi0)
 	}
 	noSTP := p.renderNodeConf(p.Node("rho"), keys, "node.key", nodeConfOptions{STP: false})
