@@ -81,8 +81,9 @@ var Keys = []*Key{
 		Doc: "incomplete fragmented frames are dropped after this"},
 	{Path: "tunnel.reassembly_peer_bytes", Default: frag.DefaultMaxBytesPerPeer, Min: 256 << 10, Max: 1 << 30, value: func(c *Config) any { return c.ReassemblyPeerBytes },
 		Doc: "reassembly memory one peer may hold"},
-	// 4 GiB does not fit a 32-bit int: there the bound is the largest int.
-	{Path: "tunnel.reassembly_total_bytes", Default: frag.DefaultMaxBytesTotal, Min: 256 << 10, Max: int(min(4<<30, math.MaxInt)), value: func(c *Config) any { return c.ReassemblyTotalBytes },
+	// The same bound on every architecture (4 GiB does not fit a 32-bit int):
+	// one node.toml validates on every machine of a fleet.
+	{Path: "tunnel.reassembly_total_bytes", Default: frag.DefaultMaxBytesTotal, Min: 256 << 10, Max: math.MaxInt32, value: func(c *Config) any { return c.ReassemblyTotalBytes },
 		Doc: "reassembly memory over all peers"},
 
 	{Path: "switch.ageing_time", Default: bridge.DefaultAgeingTime, Min: 10 * time.Second, Max: 1000000 * time.Second, Live: true, value: func(c *Config) any { return c.AgeingTime },
