@@ -11,6 +11,7 @@
 //	tap_linux.go    Open, setup (offloads, MAC, MTU, bridge, up, persist), Close
 //	io_linux.go     batched reads (readv) and writes (writev) through the netpoller
 //	ifreq_linux.go  link administration: SIOC* ioctls and one netlink request
+//	addr_linux.go   no address on the TAP: IPv6 address generation off (rtnetlink)
 //	plain_linux.go  the plain TAP, created with songgao/water
 //	segment.go      software offload: partial checksums, TCP segmentation
 //	tap_other.go    the portable fallback (water, plain frames only)
@@ -34,6 +35,15 @@
 // gso_size segments, as tcp_gso_segment does, on a pooled copy, never on
 // the caller's frame. Other GSO types (UDP) are never enabled by l2wg, so a
 // frame that carries one is malformed here.
+//
+// No address on the TAP. The TAP is a port of the VMs' segment, where the
+// hypervisor's own stack has no business, yet Linux gives every link that
+// comes up an IPv6 link-local address, and with it router solicitations and
+// neighbour discovery sent out of the TAP into l2wg. Open sets the link's
+// IPv6 address generation to none over rtnetlink (what `ip link set dev X
+// addrgenmode none` does) before the link comes up, and removes the
+// link-local addresses a reused TAP still has. Not the disable_ipv6 sysctl:
+// /proc/sys is read-only under systemd's ProtectKernelTunables.
 //
 // A plain TAP is also told TUNSETOFFLOAD(0): a persistent TAP keeps the
 // offloads an earlier fast-path Open set, and would otherwise hand

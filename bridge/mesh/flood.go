@@ -88,7 +88,7 @@ func (m *Machine) receiveRecord(p Port, r *Record, now time.Time) {
 	if id == m.self {
 		// An own record from an earlier life (or a clock that went
 		// back): jump past it, as IS-IS does, and flood the new one.
-		if r.Origin == m.cfg.Key && r.Seq >= m.seq {
+		if r.Origin == m.cfg.Key && r.Seq > m.seq {
 			m.seq = r.Seq
 			m.stats.OwnSeqCorrected++
 			m.originate(now)

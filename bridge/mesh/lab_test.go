@@ -284,28 +284,40 @@ func (l *lab) truth() [][]uint64 {
 		for i := range d {
 			d[i] = unreachable
 		}
-		done := make([]bool, n)
 		d[s] = 0
-		for {
-			u := -1
-			for i := range n {
-				if !done[i] && d[i] != unreachable && (u < 0 || d[i] < d[u]) {
-					u = i
-				}
+		h := &distHeap{{0, s}}
+		for h.Len() > 0 {
+			it := heap.Pop(h).(distItem)
+			if it.d > d[it.n] {
+				continue
 			}
-			if u < 0 {
-				break
-			}
-			done[u] = true
-			for _, e := range adj[u] {
-				if d[u]+e.cost < d[e.to] {
-					d[e.to] = d[u] + e.cost
+			for _, e := range adj[it.n] {
+				if nd := it.d + e.cost; nd < d[e.to] {
+					d[e.to] = nd
+					heap.Push(h, distItem{nd, e.to})
 				}
 			}
 		}
 		dist[s] = d
 	}
 	return dist
+}
+
+type distItem struct {
+	d uint64
+	n int
+}
+type distHeap []distItem
+
+func (h distHeap) Len() int           { return len(h) }
+func (h distHeap) Less(i, j int) bool { return h[i].d < h[j].d }
+func (h distHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *distHeap) Push(x any)        { *h = append(*h, x.(distItem)) }
+func (h *distHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // byID maps node IDs back to lab indices.

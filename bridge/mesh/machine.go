@@ -172,8 +172,9 @@ func New(cfg Config, now time.Time) (*Machine, error) {
 		nextSummary: now.Add(cfg.SummaryInterval),
 	}
 	m.table = emptyTable(m.self)
+	// The hold counts from the start, so that a node whose tunnels come up
+	// together at start floods one record listing them all.
 	m.originate(now)
-	m.lastOrig = time.Time{} // nobody heard that one: no hold after it
 	return m, nil
 }
 

@@ -155,6 +155,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 		{HopLimit: 4, Ingress: 1, Egress: 0xffffffff},
 		{Multi: true, HopLimit: 255, Ingress: 0x01020304},
 		{HopLimit: 0, Ingress: 7, Egress: 8},
+		{Control: true, HopLimit: 1, Ingress: 7},
 	} {
 		var b [HeaderLen]byte
 		h.Put(b[:])
@@ -170,7 +171,9 @@ func TestHeaderRoundTrip(t *testing.T) {
 	}{
 		{"short", make([]byte, HeaderLen-1), ErrHeaderShort},
 		{"version 0", make([]byte, HeaderLen), ErrHeaderVersion},
-		{"unknown flag", []byte{0x12, 1, 0, 0, 0, 1, 0, 0, 0, 2}, ErrHeaderVersion},
+		{"unknown flag", []byte{0x14, 1, 0, 0, 0, 1, 0, 0, 0, 2}, ErrHeaderVersion},
+		{"multi and control", []byte{0x13, 1, 0, 0, 0, 1, 0, 0, 0, 0}, ErrHeaderVersion},
+		{"control with egress", []byte{0x12, 1, 0, 0, 0, 1, 0, 0, 0, 2}, ErrHeaderNodes},
 		{"ingress 0", []byte{0x10, 1, 0, 0, 0, 0, 0, 0, 0, 2}, ErrHeaderNodes},
 		{"unicast without egress", []byte{0x10, 1, 0, 0, 0, 1, 0, 0, 0, 0}, ErrHeaderNodes},
 		{"multi with egress", []byte{0x11, 1, 0, 0, 0, 1, 0, 0, 0, 2}, ErrHeaderNodes},

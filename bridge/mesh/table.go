@@ -22,8 +22,10 @@ type Table struct {
 	neighbor map[Port]NodeID
 }
 
-// emptyTable forwards nothing over the mesh: what a node uses until it has
-// learned the database.
+// EmptyTable returns a table of node self that forwards nothing over the
+// mesh: what a node uses until it has learned the database.
+func EmptyTable(self NodeID) *Table { return emptyTable(self) }
+
 func emptyTable(self NodeID) *Table {
 	return &Table{self: self, selfIdx: -1, multiOff: []int32{0}}
 }

@@ -47,6 +47,9 @@ type Config struct {
 	ForwardDelay time.Duration
 	Protocol     stp.Protocol
 	BPDUGuard    bool // a BPDU from the VM side disables the TAP port for BPDUGuardHold
+	// Now is the clock of the changes not driven by Tick (a BPDU received,
+	// a link or a setting changed); nil: time.Now. Tests pass a fake one.
+	Now func() time.Time
 }
 
 // Tree drives the pure stp state machine for the switch: it feeds it
@@ -58,6 +61,8 @@ type Tree struct {
 	ageing  time.Duration // the configured FDB ageing, restored after a topology change
 	tapID   bridge.PortID
 	tapMode string
+
+	now func() time.Time
 
 	mu    sync.Mutex // protects tree, names, up and ageing, and orders the actions applied
 	tree  *stp.Bridge
@@ -123,14 +128,18 @@ func ResolveTAPMode(mode, hostBridge string) string {
 }
 
 func New(cfg Config, mac [6]byte, br *bridge.Bridge, ageing time.Duration, tapMode string, log *slog.Logger) (*Tree, error) {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
 	tree, err := stp.New(stp.Config{
 		Priority: cfg.Priority, MAC: mac, Protocol: cfg.Protocol,
 		HelloTime: cfg.HelloTime, MaxAge: cfg.MaxAge, ForwardDelay: cfg.ForwardDelay,
-	}, time.Now())
+	}, now())
 	if err != nil {
 		return nil, err
 	}
-	s := &Tree{br: br, log: log, mac: mac, ageing: ageing, tapMode: tapMode, tree: tree, names: make(map[stp.PortNo]string), up: make(map[bridge.PortID]bool)}
+	s := &Tree{br: br, log: log, mac: mac, ageing: ageing, tapMode: tapMode, now: now, tree: tree, names: make(map[stp.PortNo]string), up: make(map[bridge.PortID]bool)}
 	s.bpduGuard.Store(cfg.BPDUGuard)
 	br.AddControlAddress(PrivateGroup)
 	br.SetControlHandler(s.handleControl)
@@ -152,7 +161,7 @@ func (s *Tree) AddPort(id bridge.PortID, name string, cost uint32, rootGuard boo
 	}
 	pc.RootGuard = rootGuard
 	pc.PointToPoint = !rootGuard
-	actions, err := s.tree.AddPort(no, pc, time.Now())
+	actions, err := s.tree.AddPort(no, pc, s.now())
 	if err != nil {
 		return fmt.Errorf("spanning tree: port %s: %w", name, err)
 	}
@@ -185,7 +194,7 @@ func (s *Tree) SetLink(id bridge.PortID, up bool) bool {
 		return false // not (or no longer) a tree port, or no change
 	}
 	s.up[id] = up
-	now := time.Now()
+	now := s.now()
 	if up {
 		s.applyLocked(s.tree.Enable(stp.PortNo(id), now))
 	} else {
@@ -198,7 +207,7 @@ func (s *Tree) SetLink(id bridge.PortID, up bool) bool {
 func (s *Tree) RemovePort(id bridge.PortID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	actions, err := s.tree.RemovePort(stp.PortNo(id), time.Now())
+	actions, err := s.tree.RemovePort(stp.PortNo(id), s.now())
 	if err == nil {
 		s.applyLocked(actions)
 	}
@@ -213,7 +222,7 @@ func (s *Tree) SetPortCost(id bridge.PortID, cost uint32) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	actions, err := s.tree.SetPortCost(stp.PortNo(id), cost, time.Now())
+	actions, err := s.tree.SetPortCost(stp.PortNo(id), cost, s.now())
 	if err != nil {
 		return err
 	}
@@ -225,7 +234,7 @@ func (s *Tree) SetPortCost(id bridge.PortID, cost uint32) error {
 func (s *Tree) SetBridge(cfg Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	now := s.now()
 	actions, err := s.tree.SetTimers(cfg.HelloTime, cfg.MaxAge, cfg.ForwardDelay, now)
 	if err != nil {
 		return err
@@ -261,7 +270,7 @@ func (s *Tree) handleControl(in bridge.PortID, f bridge.Frame) {
 	dst := bridge.Dst(f.Data)
 	if in == s.tapID && s.bpduGuard.Load() && (dst == bridge.MAC(stp.GroupAddress) || dst == PrivateGroup) {
 		s.mu.Lock()
-		s.guardLocked(time.Now())
+		s.guardLocked(s.now())
 		s.mu.Unlock()
 		return
 	}
@@ -286,7 +295,7 @@ func (s *Tree) handleControl(in bridge.PortID, f bridge.Frame) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.applyLocked(s.tree.Receive(stp.PortNo(in), bpdu, time.Now()))
+	s.applyLocked(s.tree.Receive(stp.PortNo(in), bpdu, s.now()))
 }
 
 // applyLocked carries out the tree's actions in order.

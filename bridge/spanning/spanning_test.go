@@ -59,3 +59,48 @@ func TestReusedPortIDStartsDown(t *testing.T) {
 		t.Fatalf("port state %v after link up", got)
 	}
 }
+
+// fakeClock is a clock that moves only when told.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+// BPDU guard, on the tree's clock: a spanning-tree message from the VM side
+// disables the TAP port; BPDUGuardHold after the last one it forwards again.
+func TestBPDUGuardHoldOnTheClock(t *testing.T) {
+	for _, mode := range []string{TAPPrivate, TAPEdge} {
+		t.Run(mode, func(t *testing.T) {
+			clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+			log := slog.New(slog.DiscardHandler)
+			br := bridge.New(bridge.Config{Logger: log})
+			cfg := Config{Priority: 28672, HelloTime: time.Second, MaxAge: 6 * time.Second, ForwardDelay: 4 * time.Second,
+				Protocol: stp.ProtocolRSTP, BPDUGuard: true, Now: clock.now}
+			st, err := New(cfg, [6]byte{0xfe, 0, 0, 0, 0, 1}, br, 300*time.Second, mode, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tap := br.AddPortInState("l2wg0", &nullPort{}, stp.Forwarding)
+			if err := st.SetTAP(tap, "l2wg0", 0); err != nil {
+				t.Fatal(err)
+			}
+			frame, err := stp.AppendFrameTo(nil, PrivateGroup, [6]byte{0x02, 0, 0, 0, 0, 9}, stp.BPDU{Type: stp.TypeTCN})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.handleControl(tap, bridge.Frame{Data: frame})
+			if got := br.PortState(tap); got != stp.Disabled {
+				t.Fatalf("TAP port %v after a BPDU from the VM side; want disabled", got)
+			}
+			clock.t = clock.t.Add(BPDUGuardHold - time.Second)
+			st.Tick(clock.t)
+			if got := br.PortState(tap); got != stp.Disabled {
+				t.Fatalf("TAP port %v a second before the hold ends; want disabled", got)
+			}
+			clock.t = clock.t.Add(2 * time.Second)
+			st.Tick(clock.t)
+			if got := br.PortState(tap); got == stp.Disabled {
+				t.Fatalf("TAP port still disabled a second after the hold ended")
+			}
+		})
+	}
+}

@@ -251,6 +251,39 @@ func TestE2EOperations(t *testing.T) {
 		}
 	})
 
+	t.Run("e2_control_socket_refuses_other_users", func(t *testing.T) {
+		// show, reload and capture (which reads every VM's traffic) as
+		// nobody: l2wg's control socket answers only root and its own user.
+		bin := nobodyCopy(t, l2wgBinary(t))
+		logBefore := tp.hvs["hv1"].Proc.Log()
+		for _, args := range [][]string{
+			{"show"},
+			{"show", "--json", "fdb"},
+			{"reload"},
+			{"capture", "-w", "-", "-c", "1", "-d", "2s"},
+		} {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			argv := append([]string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin}, args...)
+			out, err := tp.lab.ExecContext(ctx, "hv1", argv...)
+			timedOut := ctx.Err() != nil
+			cancel()
+			if err == nil || timedOut {
+				t.Errorf("l2wg %s as uid 65534: %v (timed out: %v); want a refusal with an error exit\n%s", strings.Join(args, " "), err, timedOut, out)
+			}
+			if bytes.Contains(out, []byte(`"peers"`)) || bytes.Contains(out, []byte("interface: l2wg0")) || bytes.Contains(out, []byte(`"mac"`)) {
+				t.Errorf("l2wg %s as uid 65534 printed the node's state:\n%s", strings.Join(args, " "), out)
+			}
+			// The same command as root works: the refusal is about the uid.
+			if args[0] == "show" {
+				if out, err := tp.lab.Exec("hv1", append([]string{bin}, args...)...); err != nil {
+					t.Errorf("l2wg %s as root: %v\n%s", strings.Join(args, " "), err, out)
+				}
+			}
+		}
+		if log := strings.TrimPrefix(tp.hvs["hv1"].Proc.Log(), logBefore); strings.Contains(log, "msg=reload") || strings.Contains(log, "capture") {
+			t.Errorf("hv1's l2wg acted on a request from uid 65534:\n%s", log)
+		}
+	})
 	t.Run("f_shutdown_removes_the_wg_socket", func(t *testing.T) {
 		path := uapiPath(wg1)
 		if _, err := os.Stat(path); err != nil {
@@ -304,4 +337,27 @@ func readICMPEchoes(t *testing.T, file string, a, b net.HardwareAddr) (requests,
 		}
 	}
 	return requests, replies
+}
+
+// nobodyCopy copies the l2wg binary to a directory that uid 65534 can enter
+// (the test's temporary directories are root's alone), removed at the end.
+func nobodyCopy(t *testing.T, bin string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "l2wg-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "l2wg")
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }

@@ -2,6 +2,17 @@
 // defaults, all driven by one table of keys (keys.go) that also says which
 // keys a running node can change (Diff) and feeds the README's table. It
 // writes node.toml too (Marshal), for the lab and the benchmark.
+//
+// Adding a key: a field in File (its TOML name) and in Config (or Peer),
+// read in validate.go with v.int, v.duration, v.bool or v.str (which take
+// the default and the range from the row), and one row in Keys: the path,
+// the default (the owning package's exported constant), the range, Live,
+// the README text and the value in a Config (peerValue in a Peer). A live
+// key then needs its setter in package node (liveKeys or livePeerKeys);
+// until it has one, reload refuses a change of it. Tests fail for a File
+// key or a Config field without a row, and for a README table that is not
+// the table's (go test ./cmd/l2wg/internal/config -run README -update
+// writes it).
 package config
 
 import (
@@ -15,6 +26,7 @@ import (
 
 	toml "github.com/pelletier/go-toml/v2"
 
+	"github.com/l2wg/l2wg/bridge"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/tomlpos"
 	"github.com/l2wg/l2wg/stp"
 	"github.com/l2wg/l2wg/tunnel"
@@ -35,6 +47,7 @@ type Config struct {
 	TAPBridge     string
 	TAPPersistent bool
 	TAPOffload    bool
+	TAPVLANs      bridge.VLANFilter // [tap] vlans and untagged
 
 	TunnelMTU            int
 	ProbeInterval        time.Duration // liveness probes to every peer
@@ -72,7 +85,8 @@ type STP struct {
 // Peer is one [[peer]].
 type Peer struct {
 	tunnel.PeerConfig
-	Cost uint32 // CostAuto: follows the measured round trip
+	Cost  uint32            // CostAuto: follows the measured round trip
+	VLANs bridge.VLANFilter // vlans and untagged
 }
 
 // CostAuto marks a peer port whose path cost follows its round-trip time.

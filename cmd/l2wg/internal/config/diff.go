@@ -20,16 +20,10 @@ type Change struct {
 }
 
 // PeerChange is a peer kept (same key, same name) whose settings differ.
-type PeerChange struct{ Old, New Peer }
-
-// Endpoint reports whether the endpoint or the keepalive changed (the
-// tunnel's part of a peer).
-func (c PeerChange) Endpoint() bool {
-	return c.Old.Endpoint != c.New.Endpoint || c.Old.PersistentKeepalive != c.New.PersistentKeepalive
+type PeerChange struct {
+	Old, New Peer
+	Keys     []*Key // the peer's keys that differ, in the table's order
 }
-
-// Cost reports whether the path cost changed.
-func (c PeerChange) Cost() bool { return c.Old.Cost != c.New.Cost }
 
 // Diff compares two configs key by key of the table, and peers by public
 // key.
@@ -55,7 +49,13 @@ func Diff(old, next *Config) Delta {
 		case !ok || o.Name != p.Name:
 			d.Added = append(d.Added, p)
 		case o != p:
-			d.Changed = append(d.Changed, PeerChange{Old: o, New: p})
+			c := PeerChange{Old: o, New: p}
+			for _, k := range Keys {
+				if k.peerValue != nil && k.peerValue(&o) != k.peerValue(&p) {
+					c.Keys = append(c.Keys, k)
+				}
+			}
+			d.Changed = append(d.Changed, c)
 		}
 	}
 	return d

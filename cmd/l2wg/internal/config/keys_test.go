@@ -98,6 +98,43 @@ func TestEveryConfigFieldIsDiffed(t *testing.T) {
 	_ = time.Second
 }
 
+// Every field of a peer is some peer row's: a change of name or key is a
+// peer removed and added, any other a change naming exactly that key.
+func TestEveryPeerFieldIsDiffed(t *testing.T) {
+	var check func(path []int, typ reflect.Type, name string)
+	check = func(path []int, typ reflect.Type, name string) {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			p := append(append([]int(nil), path...), i)
+			switch {
+			case !f.IsExported():
+				continue
+			case f.Type.Kind() == reflect.Struct && f.Anonymous:
+				check(p, f.Type, name)
+				continue
+			case f.Type.Kind() == reflect.Struct: // such as VLANs: its fields
+				check(p, f.Type, name+f.Name+".")
+				continue
+			}
+			old := &Config{Peers: []Peer{{}}}
+			next := &Config{Peers: []Peer{{}}}
+			setOther(reflect.ValueOf(&next.Peers[0]).Elem().FieldByIndex(p))
+			d := Diff(old, next)
+			switch f.Name {
+			case "Name", "PublicKey":
+				if len(d.Removed) != 1 || len(d.Added) != 1 {
+					t.Errorf("Peer.%s changed: %d removed, %d added; want the peer removed and added", f.Name, len(d.Removed), len(d.Added))
+				}
+			default:
+				if len(d.Changed) != 1 || len(d.Changed[0].Keys) != 1 {
+					t.Errorf("Peer.%s%s: a change is not one key of one peer in Diff (%+v): give it a peer row in config.Keys", name, f.Name, d.Changed)
+				}
+			}
+		}
+	}
+	check(nil, reflect.TypeFor[Peer](), "")
+}
+
 // The defaults Parse applies are the table's.
 func TestDefaultsAreTheTables(t *testing.T) {
 	cfg, err := Load(writeConfig(t, "private_key_file = \"node.key\"\n"))

@@ -318,7 +318,7 @@ func (l *Lab) makeSites(_ context.Context, _ bool) error {
 			}
 		}
 	}
-	return nil
+	return l.joinLANs()
 }
 
 // applyAllRoutes installs every node's static routes.

@@ -50,6 +50,11 @@ func (l *Lab) reachableVMs() ([]*PlannedVM, func(a, b *PlannedVM) bool) {
 	for _, pe := range active {
 		joined.union(pe.A.Name, pe.B.Name)
 	}
+	for _, lan := range l.Plan.LANs {
+		for _, s := range lan.Sites[1:] {
+			joined.union(lan.Sites[0].Name, s.Name) // the VMs' bridges are joined
+		}
+	}
 	var vms []*PlannedVM
 	for _, v := range l.Plan.VMs {
 		if contains(running, v.Site.Name) {

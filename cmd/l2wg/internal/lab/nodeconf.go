@@ -22,7 +22,7 @@ type nodeConfOptions struct {
 // pair; the private key of n is in the file keyFile next to the config.
 func (p *Plan) renderNodeConf(n *Node, keys map[string]keyPair, keyFile string, opt nodeConfOptions) string {
 	f, notes := p.nodeFile(n, keys, keyFile, opt)
-	return marshalNodeConf(f, notes)
+	return marshalNodeConf(f, notes) + p.meshTable()
 }
 
 // marshalNodeConf writes f with notes (comments) at its head.
@@ -51,7 +51,7 @@ func (p *Plan) nodeFile(n *Node, keys map[string]keyPair, keyFile string, opt no
 		ListenPort:     config.Ptr(port),
 		IsolateHost:    config.Ptr(n.Site.IsolateHost == nil || *n.Site.IsolateHost),
 		LogLevel:       level,
-		TAP:            config.FileTAP{Name: tapName, Bridge: vmBridge},
+		TAP:            config.FileTAP{Name: tapName, Bridge: vmBridge, Persistent: t.L2WG.PersistentTAP},
 		Switch:         config.FileSwitch{AgeingTime: t.L2WG.AgeingTime},
 	}
 	if t.L2WG.TunnelMTU != 0 {
@@ -63,6 +63,7 @@ func (p *Plan) nodeFile(n *Node, keys map[string]keyPair, keyFile string, opt no
 			f.STP.Priority = config.Ptr(*n.Site.Priority)
 		}
 	}
+	notes = append(notes, p.meshNotes(f, t.STP != nil && opt.STP)...)
 	for _, pe := range p.Peerings {
 		if pe.A != n && pe.B != n {
 			continue

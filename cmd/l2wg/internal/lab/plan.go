@@ -24,6 +24,8 @@ type Plan struct {
 	// Loop reports that the peerings contain a cycle: without a spanning
 	// tree, broadcast frames would circle forever.
 	Loop bool
+	// LANs are the LANs several sites' VM bridges share (lan.go).
+	LANs []*PlannedLAN
 
 	byName map[string]*Node
 	vmByNm map[string]*PlannedVM
@@ -201,6 +203,7 @@ func MakePlan(t *Topology) (*Plan, error) {
 	if err := p.planPeerings(); err != nil {
 		return nil, err
 	}
+	p.planLANs()
 	return p, nil
 }
 

@@ -205,6 +205,9 @@ func (l *Lab) runChecks(ctx context.Context, p *reporter, stage string, all bool
 		p.check(stage, l.CheckHypervisorsInvisible(ctx))
 	}
 	p.check(stage, l.CheckSpanningTree(ctx))
+	if all || l.Plan.Topo.Checks.ShortestPaths {
+		p.check(stage, l.CheckShortestPaths(ctx, l.shortestPathsRequired()))
+	}
 	if all {
 		if c := l.CheckNAT(ctx); c.Status != statusSkip || len(l.Plan.Peerings) == 0 {
 			p.check(stage, c)
@@ -238,4 +241,7 @@ func (l *Lab) runEvent(ctx context.Context, p *reporter, a action, timeout time.
 	}
 	p.check(stage, l.CheckBroadcast(ctx, 10*time.Second))
 	p.check(stage, l.CheckSpanningTree(ctx))
+	if l.Plan.Topo.Checks.ShortestPaths {
+		p.check(stage, l.CheckShortestPaths(ctx, l.shortestPathsRequired()))
+	}
 }

@@ -28,6 +28,7 @@ type Topology struct {
 	Seed        *int64       `toml:"seed"`
 	L2WG        L2WGSettings `toml:"l2wg"`
 	STP         *STPSettings `toml:"stp"`
+	Mesh        MeshSettings `toml:"mesh"`
 	Checks      Checks       `toml:"checks"`
 	Routers     []Router     `toml:"router"`
 	Sites       []Site       `toml:"site"`
@@ -53,6 +54,9 @@ type L2WGSettings struct {
 	// peer that cannot reach it (a site behind NAT dials out). Default 5: a
 	// lab wants fast recovery, not battery life.
 	Keepalive int `toml:"keepalive"`
+	// PersistentTAP sets tap.persistent on every site: a restarted l2wg
+	// finds its TAP still in br0.
+	PersistentTAP bool `toml:"persistent_tap"`
 }
 
 // STPSettings are the [stp] table of every site's node.toml. A topology
@@ -76,6 +80,10 @@ type Checks struct {
 	BroadcastFrom string `toml:"broadcast_from"`
 	// ConvergeTimeout bounds each wait for convergence; default 60s.
 	ConvergeTimeout string `toml:"converge_timeout"`
+	// ShortestPaths requires every VM pair's round trip to be within
+	// 1.1 x the best underlay path through the peerings + 2 ms (meshpaths.go).
+	// Without it the pair matrix is printed but not judged.
+	ShortestPaths bool `toml:"shortest_paths"`
 
 	convergeTimeout time.Duration
 }
@@ -104,6 +112,9 @@ type Site struct {
 	Priority    *int  `toml:"priority"`     // stp priority of this site's l2wg
 	IsolateHost *bool `toml:"isolate_host"` // default true
 	ListenPort  int   `toml:"listen_port"`  // default 51820
+	// LAN names a LAN that the VM bridges of several sites share (two
+	// hypervisors of one site on one switch): the lab joins their br0s.
+	LAN string `toml:"lan"`
 }
 
 // A VM is a namespace with eth0 on its site's br0.
@@ -321,6 +332,7 @@ func (v *validator) validate(t *Topology) {
 			}
 		}
 	}
+	v.validateMesh(t)
 	t.Checks.convergeTimeout = v.duration("checks.converge_timeout", t.Checks.ConvergeTimeout, defaultConverge)
 
 	names := make(map[string]string) // name -> what

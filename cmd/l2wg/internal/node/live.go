@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/l2wg/l2wg/bridge"
 	"github.com/l2wg/l2wg/bridge/spanning"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 	"github.com/l2wg/l2wg/tunnel"
@@ -18,10 +19,7 @@ var _ live = (*Node)(nil)
 
 func (n *Node) setLogLevel(l slog.Level) { n.level.Set(l) }
 
-func (n *Node) setIsolateHost(on bool) {
-	n.isolate.Store(on)
-	n.refreshHostFilter()
-}
+func (n *Node) setIsolateHost(on bool) { n.port.setIsolateHost(on) }
 
 // setListenPort moves WireGuard to another UDP port. wireguard-go closes
 // its sockets before it binds the new port, so a port another socket holds
@@ -74,7 +72,20 @@ func (n *Node) setTAPCost(cost uint32) error {
 	if n.st == nil || n.st.TAPModeInUse() == spanning.TAPEdge {
 		return nil
 	}
-	return n.st.SetPortCost(n.tapID, cost)
+	return n.st.SetPortCost(n.port.id, cost)
+}
+
+// setTAPVLANs sets the VLANs the TAP port carries.
+func (n *Node) setTAPVLANs(f bridge.VLANFilter) { n.br.SetVLANFilter(n.port.id, f) }
+
+// setPeerVLANs sets the VLANs a peer's port carries.
+func (n *Node) setPeerVLANs(pc config.Peer) error {
+	p := n.peerPort(pc.PublicKey)
+	if p == nil {
+		return fmt.Errorf("peer %s: no such peer", pc.Name)
+	}
+	n.br.SetVLANFilter(p.PortID(), pc.VLANs)
+	return nil
 }
 
 // peerPort finds the port of the peer with key.
@@ -94,6 +105,7 @@ func (n *Node) addPeer(pc config.Peer) error {
 	if err != nil {
 		return err
 	}
+	n.br.SetVLANFilter(p.PortID(), pc.VLANs)
 	if n.st == nil {
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/l2wg/l2wg/bridge"
 	"github.com/l2wg/l2wg/bridge/spanning"
@@ -37,16 +38,15 @@ type Node struct {
 	log     *slog.Logger
 	version string
 
-	br    *bridge.Bridge
-	tap   *tap.Device
-	tapID bridge.PortID
-	tun   *tunnel.Tunnel
-	st    *spanning.Tree // nil when [stp] enabled = false
-	ctl   net.Listener
+	br   *bridge.Bridge
+	tap  *tap.Device
+	port *tapPort // the TAP as a switch port
+	tun  *tunnel.Tunnel
+	st   *spanning.Tree // nil when [stp] enabled = false
+	ctl  net.Listener
 
-	level   *slog.LevelVar // log level, changed by reload
-	isolate atomic.Bool    // isolate_host, changed by reload
-	storm   atomic.Int64   // storm_limit, changed by reload
+	level *slog.LevelVar // log level, changed by reload
+	storm atomic.Int64   // storm_limit, changed by reload
 
 	costs autoCosts // peer ports with cost "auto" (autocost.go)
 
@@ -91,7 +91,6 @@ func (s peerSwitch) AddPort(name string, p bridge.Port) bridge.PortID {
 func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version string) (n *Node, err error) {
 	n = &Node{cfg: cfg, version: version, log: log, level: level, done: make(chan struct{}), fatalCh: make(chan error, 1)}
 	n.applied.Store(cfg)
-	n.isolate.Store(cfg.IsolateHost)
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -101,41 +100,11 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 	if err != nil {
 		return n, err
 	}
-	n.br = bridge.New(bridge.Config{
-		AgeingTime: cfg.AgeingTime,
-		MaxEntries: cfg.MaxFDBEntries,
-		Logger:     log,
-	})
-
 	pub := tunnel.PublicKey(cfg.PrivateKey)
-	n.tap, err = tap.Open(tap.Config{
-		Name:       cfg.TAPName,
-		MTU:        cfg.TAPMTU,
-		MAC:        tapMAC(pub),
-		Persistent: cfg.TAPPersistent,
-		Bridge:     cfg.TAPBridge,
-		Offload:    cfg.TAPOffload,
-	})
-	if err != nil {
+	if err := n.openSwitch(pub); err != nil {
 		return n, err
 	}
-	n.tapID = n.capture.Wrap(n.br).AddPort(n.tap.Name(), &tapPort{dev: n.tap, log: log})
-	n.setStormLimit(cfg.StormLimit)
-	n.refreshHostFilter()
-
-	n.tun, err = tunnel.New(tunnel.Config{
-		PrivateKey: cfg.PrivateKey,
-		ListenPort: cfg.ListenPort,
-		MTU:        cfg.TunnelMTU,
-		Reassembly: frag.Config{
-			Timeout:         cfg.ReassemblyTimeout,
-			MaxBytesPerPeer: cfg.ReassemblyPeerBytes,
-			MaxBytesTotal:   cfg.ReassemblyTotalBytes,
-		},
-		Logger:        log,
-		ProbeInterval: cfg.ProbeInterval,
-	}, n.capture.Wrap(peerSwitch{n.br, cfg.STP.Enabled, &n.storm}))
-	if err != nil {
+	if err := n.openTunnel(); err != nil {
 		return n, err
 	}
 	var peers []*tunnel.PeerPort
@@ -144,6 +113,7 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 		if err != nil {
 			return n, err
 		}
+		n.br.SetVLANFilter(p.PortID(), pc.VLANs)
 		peers = append(peers, p)
 	}
 	if cfg.STP.Enabled {
@@ -156,15 +126,22 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 	}
 
 	n.wg.Add(3)
-	go n.routineReadFromTAP()
+	go func() {
+		defer n.wg.Done()
+		n.port.routineReadFromTAP(n.capture.Wrap(n.br), n.done, n.fatal)
+	}()
 	go n.routineHousekeeping()
 	go func() {
 		defer n.wg.Done()
 		control.Serve(n.ctl, n)
 	}()
 	if n.st != nil {
+		lv := &liveness{tun: n.tun, st: n.st, costs: &n.costs, log: log, interval: cfg.ProbeInterval, loss: cfg.ProbeLoss}
 		n.wg.Add(1)
-		go n.routineSpanningTree()
+		go func() {
+			defer n.wg.Done()
+			lv.routineSpanningTree(n.done)
+		}()
 	}
 	n.uapi = uapi.Start(n.tap.Name(), n.tun, log)
 	n.reresolve = resolve.New(resolve.Tunnel(n.tun), resolve.Config{Stale: cfg.ReresolveAfter, Logger: log})
@@ -184,6 +161,58 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 	return n, nil
 }
 
+// openSwitch builds the switch and opens the TAP as its first port.
+func (n *Node) openSwitch(pub [32]byte) error {
+	cfg := n.cfg
+	n.br = bridge.New(bridge.Config{
+		AgeingTime: cfg.AgeingTime,
+		MaxEntries: cfg.MaxFDBEntries,
+		Logger:     n.log,
+	})
+	dev, err := tap.Open(tap.Config{
+		Name:       cfg.TAPName,
+		MTU:        cfg.TAPMTU,
+		MAC:        tapMAC(pub),
+		Persistent: cfg.TAPPersistent,
+		Bridge:     cfg.TAPBridge,
+		Offload:    cfg.TAPOffload,
+	})
+	if err != nil {
+		return err
+	}
+	n.tap = dev
+	n.port = &tapPort{dev: n.tap, log: n.log, br: n.br}
+	n.port.isolate.Store(cfg.IsolateHost)
+	n.port.id = n.capture.Wrap(n.br).AddPort(n.tap.Name(), n.port)
+	n.setStormLimit(cfg.StormLimit)
+	n.setTAPVLANs(cfg.TAPVLANs)
+	n.port.refreshHostFilter()
+	return nil
+}
+
+// openTunnel makes the WireGuard device, its peers to come being ports of
+// the switch behind the capture's tap points.
+func (n *Node) openTunnel() error {
+	cfg := n.cfg
+	tun, err := tunnel.New(tunnel.Config{
+		PrivateKey: cfg.PrivateKey,
+		ListenPort: cfg.ListenPort,
+		MTU:        cfg.TunnelMTU,
+		Reassembly: frag.Config{
+			Timeout:         cfg.ReassemblyTimeout,
+			MaxBytesPerPeer: cfg.ReassemblyPeerBytes,
+			MaxBytesTotal:   cfg.ReassemblyTotalBytes,
+		},
+		Logger:        n.log,
+		ProbeInterval: cfg.ProbeInterval,
+	}, n.capture.Wrap(peerSwitch{n.br, cfg.STP.Enabled, &n.storm}))
+	if err != nil {
+		return err
+	}
+	n.tun = tun
+	return nil
+}
+
 // startSpanningTree puts the TAP and every peer port under the spanning
 // tree. Peer ports stay disabled until WireGuard has a session with the peer.
 func (n *Node) startSpanningTree(pub [32]byte, peers []*tunnel.PeerPort) error {
@@ -192,7 +221,7 @@ func (n *Node) startSpanningTree(pub [32]byte, peers []*tunnel.PeerPort) error {
 	if err != nil {
 		return fmt.Errorf("spanning tree: %w", err)
 	}
-	if err := st.SetTAP(n.tapID, n.tap.Name(), n.cfg.STP.TAPCost); err != nil {
+	if err := st.SetTAP(n.port.id, n.tap.Name(), n.cfg.STP.TAPCost); err != nil {
 		return err
 	}
 	for i, p := range peers {
@@ -205,6 +234,23 @@ func (n *Node) startSpanningTree(pub [32]byte, peers []*tunnel.PeerPort) error {
 	n.log.Info("spanning tree on", "bridge_id", st.Status().BridgeID, "tap_mode", mode,
 		"hello_time", n.cfg.STP.HelloTime, "max_age", n.cfg.STP.MaxAge, "forward_delay", n.cfg.STP.ForwardDelay)
 	return nil
+}
+
+// routineHousekeeping ages the forwarding database and follows the host
+// bridge's MAC for host isolation.
+func (n *Node) routineHousekeeping() {
+	defer n.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-tick.C:
+			n.br.Sweep()
+			n.port.refreshHostFilter()
+		}
+	}
 }
 
 // fatal reports a data-path failure that stops the node (see Fatal).

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/l2wg/l2wg/bridge"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/control"
 )
@@ -20,10 +21,13 @@ import (
 // new one only once every step has been applied.
 //
 // To make a key live: mark its row Live in config.Keys, and give it a
-// setter here, in liveKeys, that puts the key's value from a Config in
-// force. Undoing a step is setting the old config's value again, so the
-// setter is all reload needs. TestLiveKeysHaveSetters fails for a live key
-// without one.
+// setter here, in liveKeys (a peer's key: livePeerKeys), that puts the
+// key's value from a Config (a Peer) in force. Undoing a step is setting the
+// old value again, so the setter is all reload needs. A new kind of change
+// is one more method of live (live.go, and the fake in reload_test.go).
+// TestLiveKeysHaveSetters fails for a live key without a setter and for a
+// setter without a case in liveCases; apply refuses such a key rather than
+// ignore it.
 
 // live is the running state reload changes, one setter per kind of change.
 // The node implements it over its switch, tree and tunnel (live.go); the
@@ -37,10 +41,12 @@ type live interface {
 	setBPDUGuard(bool)
 	setBridgeTimers(config.STP) error // priority, hello_time, max_age, forward_delay
 	setTAPCost(uint32) error
+	setTAPVLANs(bridge.VLANFilter)
 	addPeer(config.Peer) error
 	removePeer(config.Peer) error
 	updatePeer(config.Peer) error // endpoint and persistent_keepalive
 	setPeerCost(config.Peer) error
+	setPeerVLANs(config.Peer) error
 }
 
 // setter puts one live key's value from c in force.
@@ -62,9 +68,28 @@ var liveKeys = map[string]setter{
 	"stp.forward_delay": setBridgeTimers,
 	"stp.tap_cost":      func(l live, c *config.Config) error { return l.setTAPCost(c.STP.TAPCost) },
 	"stp.bpdu_guard":    func(l live, c *config.Config) error { l.setBPDUGuard(c.STP.BPDUGuard); return nil },
+
+	"tap.vlans":    setTAPVLANs,
+	"tap.untagged": setTAPVLANs,
 }
 
+func setTAPVLANs(l live, c *config.Config) error { l.setTAPVLANs(c.TAPVLANs); return nil }
+
 func setBridgeTimers(l live, c *config.Config) error { return l.setBridgeTimers(c.STP) }
+
+// peerSetter puts one key of peer p in force.
+type peerSetter func(l live, p config.Peer) error
+
+// livePeerKeys has a setter for every key of a peer that can change while
+// the peer stays (its name and public key cannot: such a peer is removed and
+// added again).
+var livePeerKeys = map[string]peerSetter{
+	"peer.endpoint":             func(l live, p config.Peer) error { return l.updatePeer(p) },
+	"peer.persistent_keepalive": func(l live, p config.Peer) error { return l.updatePeer(p) },
+	"peer.cost":                 func(l live, p config.Peer) error { return l.setPeerCost(p) },
+	"peer.vlans":                func(l live, p config.Peer) error { return l.setPeerVLANs(p) },
+	"peer.untagged":             func(l live, p config.Peer) error { return l.setPeerVLANs(p) },
+}
 
 // step is one change: do puts it in force, undo takes it back.
 type step struct {
@@ -107,18 +132,17 @@ func plan(l live, cur, next *config.Config, d config.Delta) []step {
 		})
 	}
 	for _, c := range d.Changed {
-		if c.Endpoint() {
+		planned := make(map[string]bool)
+		for _, k := range c.Keys {
+			set, name := livePeerKeys[k.Path], setterName(k.Path)
+			if planned[name] {
+				continue
+			}
+			planned[name] = true
 			peers = append(peers, step{
-				what: fmt.Sprintf("peer %s: endpoint %q, persistent_keepalive %s", c.New.Name, c.New.Endpoint, c.New.PersistentKeepalive),
-				do:   func() error { return l.updatePeer(c.New) },
-				undo: func() error { return l.updatePeer(c.Old) },
-			})
-		}
-		if c.Cost() {
-			peers = append(peers, step{
-				what: fmt.Sprintf("peer %s: cost %s", c.New.Name, config.CostText(c.New.Cost)),
-				do:   func() error { return l.setPeerCost(c.New) },
-				undo: func() error { return l.setPeerCost(c.Old) },
+				what: describePeer(k.Path, c.New),
+				do:   func() error { return set(l, c.New) },
+				undo: func() error { return set(l, c.Old) },
 			})
 		}
 	}
@@ -132,13 +156,34 @@ func plan(l live, cur, next *config.Config, d config.Delta) []step {
 	return append(append(first, peers...), rest...)
 }
 
-// setterName groups keys that share a setter: the tree's timers.
+// setterName groups keys that share a setter: the tree's timers, the TAP's
+// VLANs, a peer's endpoint and keepalive (the tunnel's part of a peer), and
+// a peer's VLANs.
 func setterName(path string) string {
 	switch path {
 	case "stp.priority", "stp.hello_time", "stp.max_age", "stp.forward_delay":
 		return "stp timers"
+	case "tap.vlans", "tap.untagged":
+		return "tap vlans"
+	case "peer.endpoint", "peer.persistent_keepalive":
+		return "peer endpoint"
+	case "peer.vlans", "peer.untagged":
+		return "peer vlans"
 	}
 	return path
+}
+
+// describePeer writes a change of a peer's key as reload reports it.
+func describePeer(path string, p config.Peer) string {
+	switch setterName(path) {
+	case "peer endpoint":
+		return fmt.Sprintf("peer %s: endpoint %q, persistent_keepalive %s", p.Name, p.Endpoint, p.PersistentKeepalive)
+	case "peer.cost":
+		return fmt.Sprintf("peer %s: cost %s", p.Name, config.CostText(p.Cost))
+	case "peer vlans":
+		return fmt.Sprintf("peer %s: vlans %q, untagged %v", p.Name, p.VLANs.VIDs, p.VLANs.Untagged)
+	}
+	return fmt.Sprintf("peer %s: %s changed", p.Name, strings.TrimPrefix(path, "peer."))
 }
 
 // describe writes a change as reload reports it.
@@ -146,6 +191,9 @@ func describe(c config.Change, next *config.Config) string {
 	if setterName(c.Key.Path) == "stp timers" {
 		s := next.STP
 		return fmt.Sprintf("stp priority %d, hello_time %s, max_age %s, forward_delay %s", s.Priority, s.HelloTime, s.MaxAge, s.ForwardDelay)
+	}
+	if setterName(c.Key.Path) == "tap vlans" {
+		return fmt.Sprintf("tap vlans %q, untagged %v", next.TAPVLANs.VIDs, next.TAPVLANs.Untagged)
 	}
 	if s, ok := c.New.(string); ok {
 		return fmt.Sprintf("%s %q", c.Key.Path, s)
@@ -165,6 +213,13 @@ func apply(l live, cur, next *config.Config) ([]string, error) {
 	for _, c := range d.Keys {
 		if liveKeys[c.Key.Path] == nil {
 			return nil, fmt.Errorf("reload: %s is live in config.Keys but has no setter in node.liveKeys", c.Key.Path)
+		}
+	}
+	for _, c := range d.Changed {
+		for _, k := range c.Keys {
+			if livePeerKeys[k.Path] == nil {
+				return nil, fmt.Errorf("reload: %s is live in config.Keys but has no setter in node.livePeerKeys", k.Path)
+			}
 		}
 	}
 	steps := plan(l, cur, next, d)

@@ -13,10 +13,16 @@ import (
 	"github.com/l2wg/l2wg/tunnel"
 )
 
-// tapPort is the TAP as a switch port.
+// tapPort is the TAP as a switch port: it reads frames into the switch,
+// writes the switch's frames, and keeps the host off the VM segment (host
+// isolation, isolate_host).
 type tapPort struct {
-	dev           *tap.Device
-	log           *slog.Logger
+	dev     *tap.Device
+	log     *slog.Logger
+	br      *bridge.Bridge
+	id      bridge.PortID // set once the switch has the port, before any frame moves
+	isolate atomic.Bool   // isolate_host in force
+
 	writeErrors   atomic.Uint64
 	lastErrLogged atomic.Int64
 }
@@ -46,9 +52,11 @@ func tapMAC(publicKey [32]byte) [6]byte {
 	return [6]byte{0xfe, sum[0], sum[1], sum[2], sum[3], sum[4]}
 }
 
-// routineReadFromTAP moves frames from the TAP into the switch in batches.
-func (n *Node) routineReadFromTAP() {
-	defer n.wg.Done()
+// routineReadFromTAP moves frames from the TAP into sw in batches until the
+// TAP is closed; a read error before done is closed goes to fatal.
+func (p *tapPort) routineReadFromTAP(sw interface {
+	Input(bridge.PortID, []bridge.Frame)
+}, done <-chan struct{}, fatal func(error)) {
 	bufs := make([][]byte, tapBatch)
 	for i := range bufs {
 		bufs[i] = make([]byte, frag.MaxFrameLen)
@@ -57,53 +65,43 @@ func (n *Node) routineReadFromTAP() {
 	sizes := make([]int, tapBatch)
 	frames := make([]bridge.Frame, tapBatch)
 	for {
-		count, err := n.tap.ReadFrames(bufs, hdrs, sizes)
+		count, err := p.dev.ReadFrames(bufs, hdrs, sizes)
 		for i := 0; i < count; i++ {
 			frames[i] = bridge.Frame{Offload: hdrs[i], Data: bufs[i][:sizes[i]]}
 		}
 		if count > 0 {
-			n.capture.Wrap(n.br).Input(n.tapID, frames[:count])
+			sw.Input(p.id, frames[:count])
 		}
 		if err != nil {
 			select {
-			case <-n.done:
+			case <-done:
 			default:
-				n.log.Error("read from tap failed; stopping", "tap", n.tap.Name(), "err", err)
-				n.fatal(err)
+				p.log.Error("read from tap failed; stopping", "tap", p.dev.Name(), "err", err)
+				fatal(err)
 			}
 			return
 		}
 	}
 }
 
-// routineHousekeeping ages the forwarding database and follows the host
-// bridge's MAC for host isolation.
-func (n *Node) routineHousekeeping() {
-	defer n.wg.Done()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-n.done:
-			return
-		case <-tick.C:
-			n.br.Sweep()
-			n.refreshHostFilter()
-		}
-	}
+// setIsolateHost turns host isolation on or off.
+func (p *tapPort) setIsolateHost(on bool) {
+	p.isolate.Store(on)
+	p.refreshHostFilter()
 }
 
 // refreshHostFilter keeps frames from the hypervisor's own network stack off
 // the VM segment: their source MAC is the host bridge's (or, without a
-// bridge, the TAP's own).
-func (n *Node) refreshHostFilter() {
-	if !n.isolate.Load() {
-		n.br.SetSourceFilter(n.tapID, nil)
+// bridge, the TAP's own). The host bridge's MAC can change (it takes its
+// lowest port's): housekeeping calls this every second.
+func (p *tapPort) refreshHostFilter() {
+	if !p.isolate.Load() {
+		p.br.SetSourceFilter(p.id, nil)
 		return
 	}
-	deny := []bridge.MAC{bridge.MAC(n.tap.MAC())}
-	if mac, ok, err := n.tap.BridgeMAC(); err == nil && ok {
+	deny := []bridge.MAC{bridge.MAC(p.dev.MAC())}
+	if mac, ok, err := p.dev.BridgeMAC(); err == nil && ok {
 		deny = append(deny, bridge.MAC(mac))
 	}
-	n.br.SetSourceFilter(n.tapID, slices.Compact(deny))
+	p.br.SetSourceFilter(p.id, slices.Compact(deny))
 }

@@ -1,0 +1,105 @@
+package bridge
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/l2wg/l2wg/bridge/mesh"
+)
+
+// meshOut is the scratch of one MeshPort call: frames per link and the
+// buffers that hold headers written in front of frames, reused through a
+// pool so that a steady state allocates nothing.
+type meshOut struct {
+	perLink [][]Frame   // indexed by mesh.Port
+	touched []mesh.Port // links with frames in perLink
+	local   []Frame     // frames for this node's switch
+	bufs    [][]byte    // header+frame copies, reused
+	used    int         // bufs in use
+}
+
+var meshOutPool = sync.Pool{New: func() any { return new(meshOut) }}
+
+func getMeshOut() *meshOut { return meshOutPool.Get().(*meshOut) }
+
+func putMeshOut(ob *meshOut) {
+	for _, p := range ob.touched {
+		ob.perLink[p] = clearFrames(ob.perLink[p])
+	}
+	ob.touched = ob.touched[:0]
+	ob.local = clearFrames(ob.local)
+	ob.used = 0
+	meshOutPool.Put(ob)
+}
+
+// frame returns a copy of data with h in front, in a reused buffer.
+func (ob *meshOut) frame(h *mesh.Header, data []byte) []byte {
+	n := mesh.HeaderLen + len(data)
+	if ob.used == len(ob.bufs) {
+		ob.bufs = append(ob.bufs, nil)
+	}
+	b := ob.bufs[ob.used]
+	if cap(b) < n {
+		b = make([]byte, n, max(n, 2048))
+	}
+	b = b[:n]
+	ob.bufs[ob.used] = b
+	ob.used++
+	h.Put(b)
+	copy(b[mesh.HeaderLen:], data)
+	return b
+}
+
+func (ob *meshOut) queue(p mesh.Port, f Frame) {
+	if int(p) >= len(ob.perLink) {
+		pl := make([][]Frame, int(p)+1)
+		copy(pl, ob.perLink)
+		ob.perLink = pl
+	}
+	if len(ob.perLink[p]) == 0 {
+		ob.touched = append(ob.touched, p)
+	}
+	ob.perLink[p] = append(ob.perLink[p], f)
+}
+
+// send writes each link's frames with one WriteFrames.
+func (ob *meshOut) send(links *meshLinks, st *meshCounters) {
+	for _, p := range ob.touched {
+		if dev := links.get(p); dev != nil {
+			dev.WriteFrames(ob.perLink[p])
+			st.add(&st.sent, len(ob.perLink[p]))
+		} else {
+			st.add(&st.noRoute, len(ob.perLink[p]))
+		}
+	}
+}
+
+// meshCounters count what the mesh port did with frames.
+type meshCounters struct {
+	sent, transit, controlIn, controlOut               atomic.Uint64
+	hopLimit, reversePath, noRoute, noTable, malformed atomic.Uint64
+}
+
+func (c *meshCounters) add(v *atomic.Uint64, n int) { v.Add(uint64(n)) }
+
+// MeshStats is a snapshot of a MeshPort's counters.
+type MeshStats struct {
+	Sent        uint64 // frames written to links
+	Transit     uint64 // unicast frames forwarded for other nodes
+	HopLimit    uint64 // dropped: hop limit exhausted
+	ReversePath uint64 // dropped: multi-destination frame off its tree, or a unicast that would bounce back
+	NoRoute     uint64 // dropped: no next hop (egress unreachable, link gone), or a tree with no branch
+	NoTable     uint64 // dropped: no table yet
+	Malformed   uint64 // dropped: bad mesh header
+	ControlIn   uint64 // control messages received
+	ControlOut  uint64 // control messages sent
+	Addresses   int    // addresses learned behind other nodes
+}
+
+// Stats returns the mesh port's counters.
+func (mp *MeshPort) Stats() MeshStats {
+	c := &mp.stats
+	return MeshStats{Sent: c.sent.Load(), Transit: c.transit.Load(), HopLimit: c.hopLimit.Load(),
+		ReversePath: c.reversePath.Load(), NoRoute: c.noRoute.Load(), NoTable: c.noTable.Load(),
+		Malformed: c.malformed.Load(), ControlIn: c.controlIn.Load(), ControlOut: c.controlOut.Load(), Addresses: mp.addrs.len()}
+}
