@@ -183,6 +183,19 @@ func (l *Lab) MeasureFirstFrames(ctx context.Context, timeout time.Duration) ([]
 		}
 		pairs = append(pairs, [2]string{a, b})
 	}
+	// Static neighbour entries: ping gives up after a few seconds of
+	// failed ARP, and the measure is the first frame, not ARP's retries.
+	for _, pr := range pairs {
+		mac, err := l.NS.MAC(pr[1], "eth0")
+		if err != nil {
+			return nil, err
+		}
+		dst := l.Plan.VM(pr[1]).Addr.Addr().String()
+		if out, err := l.NS.IP(pr[0], "neigh", "replace", dst, "lladdr", mac.String(), "dev", "eth0", "nud", "permanent"); err != nil {
+			return nil, fmt.Errorf("neighbour %s in %s: %v: %s", dst, pr[0], err, out)
+		}
+		defer l.NS.IP(pr[0], "neigh", "del", dst, "dev", "eth0")
+	}
 	ss, err := l.streams(pairs, 20*time.Millisecond, timeout+5*time.Second)
 	if err != nil {
 		return nil, err
@@ -233,7 +246,7 @@ func (l *Lab) MeasureFirstFrames(ctx context.Context, timeout time.Duration) ([]
 		case !ok1 || !ok2:
 			f.Err = "no handshake seen at both ends"
 		case len(rs) == 0:
-			f.Err = fmt.Sprintf("no reply within %s", timeout)
+			f.Err = fmt.Sprintf("no reply within %s: %s", timeout, strings.ReplaceAll(tail(s.p.Log(), 3), "\n", " | "))
 		}
 		if ok1 && ok2 {
 			f.Handshake = h1
