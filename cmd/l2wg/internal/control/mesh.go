@@ -118,9 +118,9 @@ func nonzero(cs []DropCount) map[string]uint64 {
 	return m
 }
 
-// MeshOf returns the mesh section of h: nil unless h is a MeshViewer with
-// a mesh (h may be nil).
-func MeshOf(h any) *Mesh {
+// MeshSourceOf returns what h hands over about its mesh: nil unless h is
+// a MeshViewer with a mesh (h may be nil).
+func MeshSourceOf(h any) *MeshSource {
 	mv, ok := h.(MeshViewer)
 	if !ok || mv == nil {
 		return nil
@@ -129,7 +129,16 @@ func MeshOf(h any) *Mesh {
 	if !ok {
 		return nil
 	}
-	return NewMesh(src)
+	return &src
+}
+
+// MeshOf returns the mesh section of h: nil unless h is a MeshViewer with
+// a mesh (h may be nil).
+func MeshOf(h any) *Mesh {
+	if src := MeshSourceOf(h); src != nil {
+		return NewMesh(*src)
+	}
+	return nil
 }
 
 // NewMesh fills the mesh section from what the node hands over.
