@@ -60,3 +60,29 @@ func BenchmarkCPUFlood(b *testing.B) {
 	frames := batchOf(benchBatch, arpRequest(b, host(3), 0))
 	cpuBench(b, func() { br.Input(ids[0], frames) })
 }
+
+// The VLAN-filtered twins (no counterpart in the code before VLANs): every
+// port filters VLANs 100-199 and 300, or one flood port carries another VLAN.
+
+func BenchmarkCPUForwardUnicastVLANFiltered(b *testing.B) {
+	br, ids, _ := benchBridge(b, 4)
+	vids, err := ParseVIDSet("100-199,300")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, id := range ids {
+		br.SetVLANFilter(id, VLANFilter{VIDs: vids})
+	}
+	br.Input(ids[1], []Frame{{Data: fullTaggedFrame(b, host(1), host(9), 100)}})
+	frames := batchOf(benchBatch, fullTaggedFrame(b, host(3), host(1), 100))
+	cpuBench(b, func() { br.Input(ids[0], frames) })
+}
+
+func BenchmarkCPUFloodVLANFiltered(b *testing.B) {
+	br, ids, _ := benchBridge(b, 4)
+	var other VIDSet
+	other.Add(200)
+	br.SetVLANFilter(ids[3], VLANFilter{VIDs: other})
+	frames := batchOf(benchBatch, arpRequest(b, host(3), 100))
+	cpuBench(b, func() { br.Input(ids[0], frames) })
+}

@@ -1,9 +1,3 @@
-//go:build l2wg_vlan_pending
-
-// Built only with -tags l2wg_vlan_pending until the config keys [tap] vlans,
-// [[peer]] vlans and untagged and the FDB's vid in show land (see the vlan
-// branch); the tag goes then.
-
 package main
 
 import (
@@ -528,6 +522,18 @@ func TestE2EVLANTrunk(t *testing.T) {
 		m := vrrp.String()
 		tp.waitFDB("hv1", vrrp, []string{"100/" + m + "@l2wg0", "101/" + m + "@hv2"}, 10*time.Second)
 		tp.waitFDB("hv2", vrrp, []string{"101/" + m + "@l2wg0", "100/" + m + "@hv1"}, 10*time.Second)
+		// The text of show fdb: one line per VLAN, the VLAN first.
+		out, err := tp.lab.Exec("hv1", l2wgBinary(t), "show", "fdb")
+		tp.must(err)
+		var lines []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) >= 3 && f[1] == m {
+				lines = append(lines, f[0]+" "+f[2])
+			}
+		}
+		if want := []string{"100 l2wg0", "101 hv2"}; !slices.Equal(lines, want) {
+			t.Errorf("l2wg show fdb in hv1: lines of %s %q; want %q:\n%s", m, lines, want, out)
+		}
 		for _, hv := range []string{"hv1", "hv2"} {
 			if n := tp.trunkStatus(hv).Switch.StationMoves; n != 0 {
 				t.Errorf("%s: station_moves = %d; want 0", hv, n)

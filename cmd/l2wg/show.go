@@ -215,18 +215,22 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 	}
 	fmt.Fprintln(w, "\nports:")
 	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "  id\tname\tstate\trx frames\trx bytes\ttx frames\ttx bytes\tdrops")
+	fmt.Fprintln(tw, "  id\tname\tstate\tvlans\trx frames\trx bytes\ttx frames\ttx bytes\tdrops")
 	for _, p := range st.Ports {
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", p.ID, p.Name, p.State, p.RxFrames, p.RxBytes, p.TxFrames, p.TxBytes, dropsText(p.Drops))
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", p.ID, p.Name, p.State, vlansText(p), p.RxFrames, p.RxBytes, p.TxFrames, p.TxBytes, dropsText(p.Drops))
 	}
 	tw.Flush()
 }
 
 func printFDB(w io.Writer, fdb []control.FDBEntry) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "mac\tport\tage")
+	fmt.Fprintln(tw, "vlan\tmac\tport\tage")
 	for _, e := range fdb {
-		fmt.Fprintf(tw, "%s\t%s (%d)\t%s\n", e.MAC, e.Name, e.Port, secs(e.Age))
+		vlan := "-" // untagged
+		if e.VID != 0 {
+			vlan = fmt.Sprint(e.VID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s (%d)\t%s\n", vlan, e.MAC, e.Name, e.Port, secs(e.Age))
 	}
 	tw.Flush()
 }
@@ -274,6 +278,16 @@ func printSTP(w io.Writer, st control.Status) {
 		}
 		fmt.Fprintf(w, " %-22s %s\n", "flags", strings.Join(pf, " "))
 	}
+}
+
+// vlansText is what a port carries: "all", "100-102,300", with
+// "+untagged" when it carries untagged frames too ("all+untagged" is the
+// default).
+func vlansText(p control.Port) string {
+	if p.Untagged {
+		return p.VLANs + "+untagged"
+	}
+	return p.VLANs
 }
 
 func dropsText(d map[string]uint64) string {

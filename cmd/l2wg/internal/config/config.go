@@ -26,6 +26,7 @@ import (
 
 	toml "github.com/pelletier/go-toml/v2"
 
+	"github.com/l2wg/l2wg/bridge"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/tomlpos"
 	"github.com/l2wg/l2wg/stp"
 	"github.com/l2wg/l2wg/tunnel"
@@ -46,6 +47,7 @@ type Config struct {
 	TAPBridge     string
 	TAPPersistent bool
 	TAPOffload    bool
+	TAPVLANs      bridge.VLANFilter // [tap] vlans and untagged
 
 	TunnelMTU            int
 	ProbeInterval        time.Duration // liveness probes to every peer
@@ -59,6 +61,8 @@ type Config struct {
 	StormLimit    int // flooded frames per second per ingress port; 0: no limit
 
 	STP STP
+	// MeshProtocol is [mesh] protocol: MeshSpanningTree or MeshShortestPath.
+	MeshProtocol string
 
 	Peers []Peer
 
@@ -79,10 +83,20 @@ type STP struct {
 	Protocol     stp.Protocol
 }
 
+// The mesh protocols ([mesh] protocol).
+const (
+	MeshSpanningTree = "spanning-tree" // one tree over the peerings: [stp]
+	MeshShortestPath = "shortest-path" // link state, bridge/mesh
+)
+
+// MeshProtocols are the values [mesh] protocol may take.
+var MeshProtocols = []string{MeshSpanningTree, MeshShortestPath}
+
 // Peer is one [[peer]].
 type Peer struct {
 	tunnel.PeerConfig
-	Cost uint32 // CostAuto: follows the measured round trip
+	Cost  uint32            // CostAuto: follows the measured round trip
+	VLANs bridge.VLANFilter // vlans and untagged
 }
 
 // CostAuto marks a peer port whose path cost follows its round-trip time.

@@ -15,17 +15,20 @@ type File struct {
 	Tunnel FileTunnel `toml:"tunnel,omitempty"`
 	Switch FileSwitch `toml:"switch,omitempty"`
 	STP    FileSTP    `toml:"stp,omitempty"`
+	Mesh   FileMesh   `toml:"mesh,omitempty"`
 
 	Peers []FilePeer `toml:"peer,omitempty"`
 }
 
 // FileTAP is the [tap] table.
 type FileTAP struct {
-	Name       string `toml:"name,omitempty"`
-	MTU        *int   `toml:"mtu,omitempty"`
-	Bridge     string `toml:"bridge,omitempty"`
-	Persistent bool   `toml:"persistent,omitempty"`
-	Offload    *bool  `toml:"offload,omitempty"`
+	Name       string  `toml:"name,omitempty"`
+	MTU        *int    `toml:"mtu,omitempty"`
+	Bridge     string  `toml:"bridge,omitempty"`
+	Persistent bool    `toml:"persistent,omitempty"`
+	Offload    *bool   `toml:"offload,omitempty"`
+	VLANs      *string `toml:"vlans,omitempty"`
+	Untagged   *bool   `toml:"untagged,omitempty"`
 }
 
 // FileTunnel is the [tunnel] table.
@@ -58,13 +61,20 @@ type FileSTP struct {
 	Protocol     string `toml:"protocol,omitempty"`
 }
 
+// FileMesh is the [mesh] table.
+type FileMesh struct {
+	Protocol string `toml:"protocol,omitempty"`
+}
+
 // FilePeer is one [[peer]].
 type FilePeer struct {
-	Name                string `toml:"name,omitempty"`
-	PublicKey           string `toml:"public_key,omitempty"`
-	Endpoint            string `toml:"endpoint,omitempty"`
-	PersistentKeepalive *int   `toml:"persistent_keepalive,omitempty"`
-	Cost                any    `toml:"cost,omitempty"` // an integer, or "auto"
+	Name                string  `toml:"name,omitempty"`
+	PublicKey           string  `toml:"public_key,omitempty"`
+	Endpoint            string  `toml:"endpoint,omitempty"`
+	PersistentKeepalive *int    `toml:"persistent_keepalive,omitempty"`
+	Cost                any     `toml:"cost,omitempty"` // an integer, or "auto"
+	VLANs               *string `toml:"vlans,omitempty"`
+	Untagged            *bool   `toml:"untagged,omitempty"`
 }
 
 // Ptr returns a pointer to v, for the optional fields of a File.

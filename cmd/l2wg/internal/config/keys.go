@@ -73,6 +73,10 @@ var Keys = []*Key{
 		Doc: "keep the TAP when l2wg exits, and reuse it on start (VM bridges keep their port across restarts)"},
 	{Path: "tap.offload", Default: true, value: func(c *Config) any { return c.TAPOffload },
 		Doc: "open the TAP with virtio-net headers and TSO/checksum offload (64 KiB superframes); `false` uses a plain TAP"},
+	{Path: "tap.vlans", Default: "all", Live: true, value: func(c *Config) any { return c.TAPVLANs.VIDs.String() },
+		Doc: "the VLANs the TAP port carries: VIDs and ranges such as `\"100-199,300\"`, `\"all\"` (1–4094) or `\"none\"`; tagged frames of other VLANs are neither learned from it nor sent to it, and are counted (`vlan-filtered`). See *VLAN trunks*"},
+	{Path: "tap.untagged", Default: true, Live: true, value: func(c *Config) any { return c.TAPVLANs.Untagged },
+		Doc: "the TAP port carries untagged (and priority-tagged) frames; `false` drops them there"},
 
 	{Path: "tunnel.mtu", Default: tunnel.DefaultMTU, Min: tunnel.MinMTU, Max: 9000, value: func(c *Config) any { return c.TunnelMTU },
 		Doc: "largest inner packet WireGuard carries"},
@@ -114,6 +118,9 @@ var Keys = []*Key{
 	{Path: "stp.bpdu_guard", Default: false, Live: true, value: func(c *Config) any { return c.STP.BPDUGuard },
 		Doc: "any spanning-tree message from the VM side disables the TAP port for 30 s (logged); for sites where no bridge may sit behind the TAP. Do not combine with `tap = \"stp\"`"},
 
+	{Path: "mesh.protocol", Default: MeshSpanningTree, value: func(c *Config) any { return c.MeshProtocol },
+		Doc: "how frames cross the mesh of peerings: `spanning-tree` (one tree, as `[stp]` configures it) or `shortest-path` (a link-state protocol: every frame takes a shortest path from its ingress node, multi-destination frames its ingress node's tree with a reverse-path check, no blocked peering; costs are the peers' `cost`, `auto` following the RTT; the TAP forwards at once, with no spanning tree: only for TAPs with nothing but VMs behind them, not for a LAN shared by several l2wg nodes)"},
+
 	{Path: "peer.cost", Default: "auto", Live: true, peerValue: func(p *Peer) any { return p.Cost },
 		Doc: "path cost of the peer's port: `\"auto\"` follows the least round trip of the last 10–20 s — the path's delay, not the queues that traffic fills (100 + 1 per 100 µs, changed only when it moves by more than a fifth and more than 10, so jitter does not flap the tree), or a fixed 1–200000000; lower is preferred"},
 	{Path: "peer.name", DefaultText: "first 8 characters of the key", Live: true, peerValue: func(p *Peer) any { return p.Name },
@@ -124,6 +131,10 @@ var Keys = []*Key{
 		Doc: "`host:port`: IPv4, `[IPv6]` or a DNS name (resolved at start, retried in the background until it resolves). Without it the peer must dial us."},
 	{Path: "peer.persistent_keepalive", Default: 0, DefaultText: "`0` (off)", Min: 0, Max: 65535, Live: true, peerValue: func(p *Peer) any { return p.PersistentKeepalive },
 		Doc: "seconds, as in WireGuard; set it on a node behind NAT"},
+	{Path: "peer.vlans", Default: "all", Live: true, peerValue: func(p *Peer) any { return p.VLANs.VIDs.String() },
+		Doc: "the VLANs the peer's port carries, as `[tap] vlans`"},
+	{Path: "peer.untagged", Default: true, Live: true, peerValue: func(p *Peer) any { return p.VLANs.Untagged },
+		Doc: "the peer's port carries untagged frames, as `[tap] untagged`"},
 }
 
 // KeyOf returns the row of path ("peer[2].cost" is "peer.cost"); it panics

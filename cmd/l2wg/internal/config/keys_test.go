@@ -106,8 +106,14 @@ func TestEveryPeerFieldIsDiffed(t *testing.T) {
 		for i := range typ.NumField() {
 			f := typ.Field(i)
 			p := append(append([]int(nil), path...), i)
-			if f.Type.Kind() == reflect.Struct && f.Anonymous {
+			switch {
+			case !f.IsExported():
+				continue
+			case f.Type.Kind() == reflect.Struct && f.Anonymous:
 				check(p, f.Type, name)
+				continue
+			case f.Type.Kind() == reflect.Struct: // such as VLANs: its fields
+				check(p, f.Type, name+f.Name+".")
 				continue
 			}
 			old := &Config{Peers: []Peer{{}}}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/l2wg/l2wg/bridge"
 	"github.com/l2wg/l2wg/bridge/spanning"
 	"github.com/l2wg/l2wg/stp"
 	"github.com/l2wg/l2wg/tap"
@@ -139,6 +140,7 @@ func (v *validator) validate(fc *File) *Config {
 	cfg.TAPBridge = fc.TAP.Bridge
 	cfg.TAPPersistent = fc.TAP.Persistent
 	cfg.TAPOffload = v.bool("tap.offload", fc.TAP.Offload)
+	cfg.TAPVLANs = v.vlans("tap", fc.TAP.VLANs, fc.TAP.Untagged)
 
 	cfg.TunnelMTU = v.int("tunnel.mtu", fc.Tunnel.MTU)
 	cfg.ProbeInterval = v.duration("tunnel.probe_interval", fc.Tunnel.ProbeInterval)
@@ -152,6 +154,10 @@ func (v *validator) validate(fc *File) *Config {
 	cfg.StormLimit = v.int("switch.storm_limit", fc.Switch.StormLimit)
 
 	v.validateSTP(fc, cfg)
+	cfg.MeshProtocol = v.str("mesh.protocol", fc.Mesh.Protocol)
+	if !slices.Contains(MeshProtocols, cfg.MeshProtocol) {
+		v.fail("mesh.protocol", "%q: must be %s", fc.Mesh.Protocol, orList(MeshProtocols))
+	}
 	v.validatePeers(fc, cfg)
 	return cfg
 }
@@ -246,8 +252,25 @@ func (v *validator) validatePeers(fc *File, cfg *Config) {
 		pc.Endpoint = fp.Endpoint
 		pc.PersistentKeepalive = time.Duration(v.int(at+".persistent_keepalive", fp.PersistentKeepalive)) * time.Second
 		pc.Cost = v.peerCost(at+".cost", fp.Cost)
+		pc.VLANs = v.vlans(at, fp.VLANs, fp.Untagged)
 		cfg.Peers = append(cfg.Peers, pc)
 	}
+}
+
+// vlans reads a port's VLAN filter from the keys vlans and untagged of
+// table ("tap", "peer[2]"): every VLAN and untagged frames by default.
+func (v *validator) vlans(table string, list *string, untagged *bool) bridge.VLANFilter {
+	f := bridge.AllVLANs()
+	if list != nil {
+		vids, err := bridge.ParseVIDSet(*list)
+		if err != nil {
+			v.fail(table+".vlans", "%v", err)
+		} else {
+			f.VIDs = vids
+		}
+	}
+	f.Untagged = v.bool(table+".untagged", untagged)
+	return f
 }
 
 // peerCost reads a peer's cost: "auto" (the default) or 1–200000000.

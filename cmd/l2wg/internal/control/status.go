@@ -59,6 +59,12 @@ type Port struct {
 	TxFrames uint64            `json:"tx_frames"`
 	TxBytes  uint64            `json:"tx_bytes"`
 	Drops    map[string]uint64 `json:"drops,omitempty"`
+	// VLANs the port carries ("all", "100-199,300", "none") and Untagged
+	// whether it carries untagged frames; TxVLANFiltered counts the flooded
+	// frames it did not get because it does not carry their VLAN.
+	VLANs          string `json:"vlans"`
+	Untagged       bool   `json:"untagged"`
+	TxVLANFiltered uint64 `json:"tx_vlan_filtered"`
 }
 
 type Switch struct {
@@ -102,6 +108,7 @@ func TunnelDrops(d tunnel.Drops) map[string]uint64 {
 }
 
 type FDBEntry struct {
+	VID  uint16  `json:"vid"` // 0: untagged
 	MAC  string  `json:"mac"`
 	Port int     `json:"port"`
 	Name string  `json:"port_name"`

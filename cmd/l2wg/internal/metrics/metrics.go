@@ -34,6 +34,7 @@ type Snapshot struct {
 	TAP        string
 	Ports      []bridge.PortInfo
 	Switch     bridge.Stats
+	FDBByVLAN  map[uint16]int // FDB entries per VID (0: untagged)
 	Peers      []tunnel.PeerStatus
 	Reassembly frag.Stats
 	Tunnel     tunnel.Drops
@@ -57,6 +58,7 @@ type Collector struct {
 	portRxFrames, portRxBytes                *prometheus.Desc
 	portTxFrames, portTxBytes                *prometheus.Desc
 	portDrops, portState                     *prometheus.Desc
+	portTxVLANFiltered, fdbVLANEntries       *prometheus.Desc
 	switchDrops, fdbEntries, fdbLimit        *prometheus.Desc
 	stationMoves                             *prometheus.Desc
 	stpRoot, stpRootCost, stpTC, stpTCs      *prometheus.Desc
@@ -88,10 +90,13 @@ func NewCollector(version string, snapshot func() Snapshot) *Collector {
 		portDrops:    d("port_drops_total", "Frames dropped on ingress at the port, by reason (fdb-full counts addresses not learned; their frames were still forwarded).", "port", "reason"),
 		portState:    d("port_state", "802.1D state of the port: 1 for the current state, 0 for the others.", "port", "state"),
 
-		switchDrops:  d("switch_drops_total", "Frames dropped by the switch over all ports, removed ones included, by reason.", "reason"),
-		fdbEntries:   d("fdb_entries", "Addresses in the forwarding database."),
-		fdbLimit:     d("fdb_limit", "Size limit of the forwarding database (switch.max_fdb_entries)."),
-		stationMoves: d("fdb_station_moves_total", "Addresses learned on one port and then seen on another."),
+		switchDrops: d("switch_drops_total", "Frames dropped by the switch over all ports, removed ones included, by reason.", "reason"),
+		fdbEntries:  d("fdb_entries", "Addresses in the forwarding database."),
+
+		portTxVLANFiltered: d("port_tx_vlan_filtered_total", "Flooded frames not sent out of the port because its VLAN filter does not carry their VLAN (they went to the other ports).", "port"),
+		fdbVLANEntries:     d("fdb_vlan_entries", "Addresses in the forwarding database per VLAN (vid 0: untagged); VLANs without any are left out.", "vid"),
+		fdbLimit:           d("fdb_limit", "Size limit of the forwarding database (switch.max_fdb_entries)."),
+		stationMoves:       d("fdb_station_moves_total", "Addresses learned on one port and then seen on another."),
 
 		stpRoot:                 d("stp_root_bridge", "1 if this node is the root of the spanning tree."),
 		stpRootCost:             d("stp_root_path_cost", "Path cost from this node to the root."),
@@ -125,7 +130,7 @@ func NewCollector(version string, snapshot func() Snapshot) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.info, c.portRxFrames, c.portRxBytes, c.portTxFrames, c.portTxBytes, c.portDrops, c.portState,
-		c.switchDrops, c.fdbEntries, c.fdbLimit, c.stationMoves,
+		c.switchDrops, c.fdbEntries, c.fdbLimit, c.stationMoves, c.portTxVLANFiltered, c.fdbVLANEntries,
 		c.stpRoot, c.stpRootCost, c.stpTC, c.stpTCs, c.stpPortRole, c.stpPortBPDUsIn, c.stpPortBPDUsOut, c.stpPortRootInconsistent,
 		c.reasmInProgress, c.reasmBytesHeld, c.reasmFrames, c.reasmFragments, c.reasmTimeouts, c.reasmDrops,
 		c.tunnelDrops, c.stpBPDUDrops,
@@ -178,6 +183,7 @@ func (c *Collector) collectSwitch(e emitter, s Snapshot) {
 		e.counter(c.portRxBytes, p.Counters.RxBytes, name)
 		e.counter(c.portTxFrames, p.Counters.TxFrames, name)
 		e.counter(c.portTxBytes, p.Counters.TxBytes, name)
+		e.counter(c.portTxVLANFiltered, p.Counters.TxVLANFiltered, name)
 		for r, v := range p.Counters.Drops {
 			e.counter(c.portDrops, v, name, bridge.DropReason(r).String())
 		}
@@ -189,6 +195,9 @@ func (c *Collector) collectSwitch(e emitter, s Snapshot) {
 		e.counter(c.switchDrops, v, bridge.DropReason(r).String())
 	}
 	e.gauge(c.fdbEntries, float64(s.Switch.FDBEntries))
+	for vid, n := range s.FDBByVLAN {
+		e.gauge(c.fdbVLANEntries, float64(n), strconv.Itoa(int(vid)))
+	}
 	e.gauge(c.fdbLimit, float64(s.Switch.FDBLimit))
 	e.counter(c.stationMoves, s.Switch.StationMoves)
 }

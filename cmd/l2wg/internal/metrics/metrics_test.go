@@ -35,14 +35,16 @@ func (f *fakeSnapshot) snapshot() Snapshot {
 	var tapDrops bridge.Drops
 	tapDrops[bridge.DropRunt] = 3
 	tapDrops[bridge.DropFilteredSource] = 7
+	tapDrops[bridge.DropVLANFiltered] = 5
 	return Snapshot{
 		TAP: "l2wg0",
 		Ports: []bridge.PortInfo{
 			{ID: 1, Name: "l2wg0", State: stp.Forwarding, Counters: bridge.Counters{RxFrames: 10, RxBytes: 1000, TxFrames: 20, TxBytes: 2000, Drops: tapDrops}},
-			{ID: 2, Name: "hv2", State: stp.Forwarding, Counters: bridge.Counters{RxFrames: 100 + k*f.rxStep, RxBytes: 1e5, TxFrames: 5, TxBytes: 500}},
+			{ID: 2, Name: "hv2", State: stp.Forwarding, Counters: bridge.Counters{RxFrames: 100 + k*f.rxStep, RxBytes: 1e5, TxFrames: 5, TxBytes: 500, TxVLANFiltered: 8}},
 			{ID: 3, Name: "hv3", State: stp.Blocking},
 		},
 		Switch:     bridge.Stats{FDBEntries: 4, FDBLimit: 32768, StationMoves: 1, Drops: tapDrops},
+		FDBByVLAN:  map[uint16]int{0: 1, 100: 2, 4094: 1},
 		Reassembly: frag.Stats{Whole: 50, Reassembled: 6, Fragments: 12, Timeouts: 2, Evicted: 1, InProgress: 1, BytesHeld: 3000},
 		Tunnel:     tunnel.Drops{Malformed: 4, UnknownPeer: 2},
 		STP: &control.STP{IsRoot: true, TopologyChanges: 3, BPDUsIgnored: 6, Ports: []control.STPPort{
@@ -105,6 +107,11 @@ func TestMetricsCollector(t *testing.T) {
 		{"l2wg_port_state", []string{"port", "hv3", "state", "blocking"}, 1},
 		{"l2wg_switch_drops_total", []string{"reason", "filtered-source"}, 7},
 		{"l2wg_fdb_entries", nil, 4},
+		{"l2wg_fdb_vlan_entries", []string{"vid", "0"}, 1},
+		{"l2wg_fdb_vlan_entries", []string{"vid", "100"}, 2},
+		{"l2wg_fdb_vlan_entries", []string{"vid", "4094"}, 1},
+		{"l2wg_port_tx_vlan_filtered_total", []string{"port", "hv2"}, 8},
+		{"l2wg_port_drops_total", []string{"port", "l2wg0", "reason", "vlan-filtered"}, 5},
 		{"l2wg_fdb_limit", nil, 32768},
 		{"l2wg_fdb_station_moves_total", nil, 1},
 		{"l2wg_stp_root_bridge", nil, 1},

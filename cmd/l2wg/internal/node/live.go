@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/l2wg/l2wg/bridge"
 	"github.com/l2wg/l2wg/bridge/spanning"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 	"github.com/l2wg/l2wg/tunnel"
@@ -74,6 +75,19 @@ func (n *Node) setTAPCost(cost uint32) error {
 	return n.st.SetPortCost(n.port.id, cost)
 }
 
+// setTAPVLANs sets the VLANs the TAP port carries.
+func (n *Node) setTAPVLANs(f bridge.VLANFilter) { n.br.SetVLANFilter(n.port.id, f) }
+
+// setPeerVLANs sets the VLANs a peer's port carries.
+func (n *Node) setPeerVLANs(pc config.Peer) error {
+	p := n.peerPort(pc.PublicKey)
+	if p == nil {
+		return fmt.Errorf("peer %s: no such peer", pc.Name)
+	}
+	n.br.SetVLANFilter(p.PortID(), pc.VLANs)
+	return nil
+}
+
 // peerPort finds the port of the peer with key.
 func (n *Node) peerPort(key [32]byte) *tunnel.PeerPort {
 	for _, p := range n.tun.Peers() {
@@ -91,6 +105,7 @@ func (n *Node) addPeer(pc config.Peer) error {
 	if err != nil {
 		return err
 	}
+	n.br.SetVLANFilter(p.PortID(), pc.VLANs)
 	if n.st == nil {
 		return nil
 	}

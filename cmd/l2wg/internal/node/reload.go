@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/l2wg/l2wg/bridge"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/control"
 )
@@ -40,10 +41,12 @@ type live interface {
 	setBPDUGuard(bool)
 	setBridgeTimers(config.STP) error // priority, hello_time, max_age, forward_delay
 	setTAPCost(uint32) error
+	setTAPVLANs(bridge.VLANFilter)
 	addPeer(config.Peer) error
 	removePeer(config.Peer) error
 	updatePeer(config.Peer) error // endpoint and persistent_keepalive
 	setPeerCost(config.Peer) error
+	setPeerVLANs(config.Peer) error
 }
 
 // setter puts one live key's value from c in force.
@@ -65,7 +68,12 @@ var liveKeys = map[string]setter{
 	"stp.forward_delay": setBridgeTimers,
 	"stp.tap_cost":      func(l live, c *config.Config) error { return l.setTAPCost(c.STP.TAPCost) },
 	"stp.bpdu_guard":    func(l live, c *config.Config) error { l.setBPDUGuard(c.STP.BPDUGuard); return nil },
+
+	"tap.vlans":    setTAPVLANs,
+	"tap.untagged": setTAPVLANs,
 }
+
+func setTAPVLANs(l live, c *config.Config) error { l.setTAPVLANs(c.TAPVLANs); return nil }
 
 func setBridgeTimers(l live, c *config.Config) error { return l.setBridgeTimers(c.STP) }
 
@@ -79,6 +87,8 @@ var livePeerKeys = map[string]peerSetter{
 	"peer.endpoint":             func(l live, p config.Peer) error { return l.updatePeer(p) },
 	"peer.persistent_keepalive": func(l live, p config.Peer) error { return l.updatePeer(p) },
 	"peer.cost":                 func(l live, p config.Peer) error { return l.setPeerCost(p) },
+	"peer.vlans":                func(l live, p config.Peer) error { return l.setPeerVLANs(p) },
+	"peer.untagged":             func(l live, p config.Peer) error { return l.setPeerVLANs(p) },
 }
 
 // step is one change: do puts it in force, undo takes it back.
@@ -146,14 +156,19 @@ func plan(l live, cur, next *config.Config, d config.Delta) []step {
 	return append(append(first, peers...), rest...)
 }
 
-// setterName groups keys that share a setter: the tree's timers, and a
-// peer's endpoint and keepalive (the tunnel's part of a peer).
+// setterName groups keys that share a setter: the tree's timers, the TAP's
+// VLANs, a peer's endpoint and keepalive (the tunnel's part of a peer), and
+// a peer's VLANs.
 func setterName(path string) string {
 	switch path {
 	case "stp.priority", "stp.hello_time", "stp.max_age", "stp.forward_delay":
 		return "stp timers"
+	case "tap.vlans", "tap.untagged":
+		return "tap vlans"
 	case "peer.endpoint", "peer.persistent_keepalive":
 		return "peer endpoint"
+	case "peer.vlans", "peer.untagged":
+		return "peer vlans"
 	}
 	return path
 }
@@ -165,6 +180,8 @@ func describePeer(path string, p config.Peer) string {
 		return fmt.Sprintf("peer %s: endpoint %q, persistent_keepalive %s", p.Name, p.Endpoint, p.PersistentKeepalive)
 	case "peer.cost":
 		return fmt.Sprintf("peer %s: cost %s", p.Name, config.CostText(p.Cost))
+	case "peer vlans":
+		return fmt.Sprintf("peer %s: vlans %q, untagged %v", p.Name, p.VLANs.VIDs, p.VLANs.Untagged)
 	}
 	return fmt.Sprintf("peer %s: %s changed", p.Name, strings.TrimPrefix(path, "peer."))
 }
@@ -174,6 +191,9 @@ func describe(c config.Change, next *config.Config) string {
 	if setterName(c.Key.Path) == "stp timers" {
 		s := next.STP
 		return fmt.Sprintf("stp priority %d, hello_time %s, max_age %s, forward_delay %s", s.Priority, s.HelloTime, s.MaxAge, s.ForwardDelay)
+	}
+	if setterName(c.Key.Path) == "tap vlans" {
+		return fmt.Sprintf("tap vlans %q, untagged %v", next.TAPVLANs.VIDs, next.TAPVLANs.Untagged)
 	}
 	if s, ok := c.New.(string); ok {
 		return fmt.Sprintf("%s %q", c.Key.Path, s)

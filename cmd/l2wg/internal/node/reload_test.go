@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/l2wg/l2wg/bridge"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 )
 
@@ -23,22 +24,23 @@ const (
 
 // liveState is everything reload can change, as a fake holds it.
 type liveState struct {
-	Level   slog.Level
-	Isolate bool
-	Port    int
-	Ageing  time.Duration
-	Storm   int
-	Guard   bool
-	Timers  [4]any // priority, hello, max age, forward delay
-	TAPCost uint32
-	Peers   map[[32]byte]config.Peer
+	Level    slog.Level
+	Isolate  bool
+	Port     int
+	Ageing   time.Duration
+	Storm    int
+	Guard    bool
+	Timers   [4]any // priority, hello, max age, forward delay
+	TAPCost  uint32
+	TAPVLANs bridge.VLANFilter
+	Peers    map[[32]byte]config.Peer
 }
 
 // stateOf is the state a node has with c in force.
 func stateOf(c *config.Config) liveState {
 	s := liveState{
 		Level: c.SlogLevel(), Isolate: c.IsolateHost, Port: c.ListenPort, Ageing: c.AgeingTime, Storm: c.StormLimit,
-		Guard: c.STP.BPDUGuard, Timers: timersOf(c.STP), TAPCost: c.STP.TAPCost, Peers: make(map[[32]byte]config.Peer),
+		Guard: c.STP.BPDUGuard, Timers: timersOf(c.STP), TAPCost: c.STP.TAPCost, TAPVLANs: c.TAPVLANs, Peers: make(map[[32]byte]config.Peer),
 	}
 	for _, p := range c.Peers {
 		s.Peers[p.PublicKey] = p
@@ -130,6 +132,19 @@ func (f *fakeLive) updatePeer(p config.Peer) error {
 	f.Peers[p.PublicKey] = old
 	return nil
 }
+func (f *fakeLive) setTAPVLANs(v bridge.VLANFilter) { f.call("setTAPVLANs", ""); f.TAPVLANs = v }
+func (f *fakeLive) setPeerVLANs(p config.Peer) error {
+	if err := f.call("setPeerVLANs", p.Name); err != nil {
+		return err
+	}
+	old, ok := f.Peers[p.PublicKey]
+	if !ok {
+		return fmt.Errorf("peer %s: no such peer", p.Name)
+	}
+	old.VLANs = p.VLANs
+	f.Peers[p.PublicKey] = old
+	return nil
+}
 func (f *fakeLive) setPeerCost(p config.Peer) error {
 	if err := f.call("setPeerCost", p.Name); err != nil {
 		return err
@@ -203,6 +218,10 @@ var liveCases = []struct {
 	{"peer.persistent_keepalive", "peer keepalive", func(f *config.File) { f.Peers[0].PersistentKeepalive = config.Ptr(25) }, "persistent_keepalive 25s"},
 	{"peer.cost", "peer cost fixed", func(f *config.File) { f.Peers[0].Cost = int64(700) }, "peer hv2: cost 700"},
 	{"peer.cost", "peer cost auto", func(f *config.File) { f.Peers[1].Cost = "auto" }, "peer hv3: cost auto"},
+	{"tap.vlans", "tap vlans", func(f *config.File) { f.TAP.VLANs = config.Ptr("100-102") }, `tap vlans "100-102", untagged true`},
+	{"tap.untagged", "tap untagged", func(f *config.File) { f.TAP.Untagged = config.Ptr(false) }, `tap vlans "all", untagged false`},
+	{"peer.vlans", "peer vlans", func(f *config.File) { f.Peers[0].VLANs = config.Ptr("100") }, `peer hv2: vlans "100", untagged true`},
+	{"peer.untagged", "peer untagged", func(f *config.File) { f.Peers[1].Untagged = config.Ptr(false) }, `peer hv3: vlans "all", untagged false`},
 }
 
 // Every live key of the table has a setter, and every setter a live key.
@@ -372,6 +391,7 @@ func TestReloadRefusesRestartOnlyKeys(t *testing.T) {
 		"stp.enabled":                   func(f *config.File) { f.STP.Enabled = config.Ptr(false) },
 		"stp.tap":                       func(f *config.File) { f.STP.TAP = "edge" },
 		"stp.protocol":                  func(f *config.File) { f.STP.Protocol = "stp" },
+		"mesh.protocol":                 func(f *config.File) { f.Mesh.Protocol = "shortest-path" },
 		"metrics_listen":                func(f *config.File) { f.MetricsListen = "127.0.0.1:9586" },
 	}
 	for _, k := range config.Keys {

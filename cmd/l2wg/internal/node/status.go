@@ -43,6 +43,7 @@ func (n *Node) Status(withFDB bool) control.Status {
 			RxFrames: p.Counters.RxFrames, RxBytes: p.Counters.RxBytes,
 			TxFrames: p.Counters.TxFrames, TxBytes: p.Counters.TxBytes,
 			Drops: control.SwitchDrops(p.Counters.Drops),
+			VLANs: p.VLANs.VIDs.String(), Untagged: p.VLANs.Untagged, TxVLANFiltered: p.Counters.TxVLANFiltered,
 		})
 	}
 	bs := n.br.Stats()
@@ -53,7 +54,7 @@ func (n *Node) Status(withFDB bool) control.Status {
 	st.STP = n.stpStatus()
 	if withFDB {
 		for _, e := range n.br.FDB() {
-			st.FDB = append(st.FDB, control.FDBEntry{MAC: e.MAC.String(), Port: int(e.Port), Name: e.PortName, Age: e.Age.Seconds()})
+			st.FDB = append(st.FDB, control.FDBEntry{VID: e.VID, MAC: e.MAC.String(), Port: int(e.Port), Name: e.PortName, Age: e.Age.Seconds()})
 		}
 	}
 	return st
@@ -109,6 +110,7 @@ func (n *Node) metricsSnapshot() metrics.Snapshot {
 		TAP:        n.tap.Name(),
 		Ports:      n.br.Ports(),
 		Switch:     n.br.Stats(),
+		FDBByVLAN:  n.br.FDBEntriesByVLAN(),
 		Reassembly: n.tun.ReassemblyStats(),
 		Tunnel:     n.tun.Drops(),
 		STP:        n.stpStatus(),
