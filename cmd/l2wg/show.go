@@ -142,7 +142,11 @@ func printMesh(w io.Writer, m *control.Mesh) {
 	}
 	tw.Flush()
 	tw = tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
-	fmt.Fprintf(tw, "  spf:\t%d runs in %d computations, %.3fms\n", s.SPFRuns, s.Computes, s.SPFSeconds*1e3)
+	spfTime := ""
+	if s.SPFSeconds != nil {
+		spfTime = fmt.Sprintf(", %.3fms", *s.SPFSeconds*1e3)
+	}
+	fmt.Fprintf(tw, "  spf:\t%d runs in %d computations%s\n", s.SPFRuns, s.Computes, spfTime)
 	fmt.Fprintf(tw, "  floods:\t%d records in, %d out; summaries %d in, %d out; requests %d in, %d out; %d expired\n",
 		s.FloodsIn, s.FloodsOut, s.SummariesIn, s.SummariesOut, s.RequestsIn, s.RequestsOut, s.Expired)
 	fmt.Fprintf(tw, "  control drops:\t%s\n", dropsText(s.ControlDrops))

@@ -25,8 +25,10 @@ type MeshSource struct {
 	Port bridge.MeshStats
 	RTT  map[mesh.NodeID]time.Duration // neighbours with a measured RTT
 	// SPFTime is the wall time the machine's table computations took,
-	// summed; measured by the node around the calls that computed.
-	SPFTime time.Duration
+	// summed, when SPFTimed (the node measures it); otherwise neither show
+	// nor the metrics report an SPF time.
+	SPFTime  time.Duration
+	SPFTimed bool
 }
 
 // Mesh is the mesh protocol in `l2wg show` and `l2wg show mesh`: omitted
@@ -67,19 +69,19 @@ type MeshLink struct {
 
 // MeshStats are the mesh's counters.
 type MeshStats struct {
-	DatabaseNodes int     `json:"database_nodes"` // records held
-	GraphNodes    int     `json:"graph_nodes"`    // reachable, in the last computation
-	GraphLinks    int     `json:"graph_links"`    // confirmed links in it
-	SPFRuns       uint64  `json:"spf_runs"`
-	Computes      uint64  `json:"computes"`
-	SPFSeconds    float64 `json:"spf_seconds"`
-	FloodsIn      uint64  `json:"floods_in"` // records accepted as new or newer
-	FloodsOut     uint64  `json:"floods_out"`
-	SummariesIn   uint64  `json:"summaries_in"`
-	SummariesOut  uint64  `json:"summaries_out"`
-	RequestsIn    uint64  `json:"requests_in"`
-	RequestsOut   uint64  `json:"requests_out"`
-	Expired       uint64  `json:"expired"`
+	DatabaseNodes int      `json:"database_nodes"` // records held
+	GraphNodes    int      `json:"graph_nodes"`    // reachable, in the last computation
+	GraphLinks    int      `json:"graph_links"`    // confirmed links in it
+	SPFRuns       uint64   `json:"spf_runs"`
+	Computes      uint64   `json:"computes"`
+	SPFSeconds    *float64 `json:"spf_seconds,omitempty"` // nil: not measured
+	FloodsIn      uint64   `json:"floods_in"`             // records accepted as new or newer
+	FloodsOut     uint64   `json:"floods_out"`
+	SummariesIn   uint64   `json:"summaries_in"`
+	SummariesOut  uint64   `json:"summaries_out"`
+	RequestsIn    uint64   `json:"requests_in"`
+	RequestsOut   uint64   `json:"requests_out"`
+	Expired       uint64   `json:"expired"`
 	// Records or messages dropped, by reason.
 	ControlDrops map[string]uint64 `json:"control_drops,omitempty"`
 	// Frames: what the mesh port forwarded and dropped.
@@ -173,12 +175,16 @@ func NewMesh(src MeshSource) *Mesh {
 	}
 	s, p := v.Stats, src.Port
 	m.Stats = MeshStats{DatabaseNodes: len(v.Nodes), GraphNodes: s.Nodes, GraphLinks: s.Edges,
-		SPFRuns: s.SPFRuns, Computes: s.Computes, SPFSeconds: src.SPFTime.Seconds(),
+		SPFRuns: s.SPFRuns, Computes: s.Computes,
 		FloodsIn: s.RecordsIn, FloodsOut: s.RecordsOut, SummariesIn: s.SummariesIn, SummariesOut: s.SummariesOut,
 		RequestsIn: s.RequestsIn, RequestsOut: s.RequestsOut, Expired: s.Expired,
 		ControlDrops: nonzero(MeshControlDropCounts(s)),
 		FramesSent:   p.Sent, FramesTransit: p.Transit, FrameDrops: nonzero(MeshFrameDropCounts(p)),
 		ControlIn: p.ControlIn, ControlOut: p.ControlOut, Addresses: p.Addresses}
+	if src.SPFTimed {
+		secs := src.SPFTime.Seconds()
+		m.Stats.SPFSeconds = &secs
+	}
 	return m
 }
 

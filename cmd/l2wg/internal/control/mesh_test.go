@@ -45,7 +45,7 @@ func (h *meshHandler) MeshView() (MeshSource, bool) {
 		View:    testView(),
 		Port:    bridge.MeshStats{Sent: 100, HopLimit: 3, ReversePath: 5, Addresses: 2},
 		RTT:     map[mesh.NodeID]time.Duration{2: 1500 * time.Microsecond, 3: 9 * time.Millisecond},
-		SPFTime: 250 * time.Microsecond,
+		SPFTime: 250 * time.Microsecond, SPFTimed: true,
 	}, true
 }
 
@@ -83,7 +83,7 @@ func TestMeshServed(t *testing.T) {
 		t.Errorf("link RTTs %v %v %v; want 1.5 9 0", m.Links[0].RTT, m.Links[1].RTT, m.Links[2].RTT)
 	}
 	s := m.Stats
-	if s.DatabaseNodes != 3 || s.SPFRuns != 12 || s.FloodsIn != 21 || s.FloodsOut != 9 || s.SPFSeconds != 250e-6 ||
+	if s.DatabaseNodes != 3 || s.SPFRuns != 12 || s.FloodsIn != 21 || s.FloodsOut != 9 || s.SPFSeconds == nil || *s.SPFSeconds != 250e-6 ||
 		!reflect.DeepEqual(s.ControlDrops, map[string]uint64{"absurd-seq": 2}) ||
 		!reflect.DeepEqual(s.FrameDrops, map[string]uint64{"hop-limit": 3, "reverse-path": 5}) || s.Addresses != 2 {
 		t.Errorf("stats %+v", s)
@@ -123,6 +123,9 @@ func TestMeshViewRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
+	}
+	if NewMesh(MeshSource{View: want}).Stats.SPFSeconds != nil {
+		t.Error("an SPF time that was not measured is reported")
 	}
 	if _, err := (&Mesh{Self: "xyz"}).View(); err == nil {
 		t.Error("a bad ID parses")

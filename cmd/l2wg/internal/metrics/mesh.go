@@ -24,7 +24,7 @@ func newMeshDescs(d func(name, help string, labels ...string) *prometheus.Desc) 
 		synced:       d("mesh_synced", "1 once the node has learned the database and computes its tables."),
 		spfRuns:      d("mesh_spf_runs_total", "Shortest-path-tree computations (each table computation runs 1 + neighbours)."),
 		computes:     d("mesh_computations_total", "Table computations."),
-		spfSeconds:   d("mesh_spf_seconds_total", "Wall time spent in table computations."),
+		spfSeconds:   d("mesh_spf_seconds_total", "Wall time spent in table computations (absent where the node does not measure it)."),
 		floods:       d("mesh_floods_total", "Link-state records flooded: in (accepted as new or newer), out (sent).", "direction"),
 		summaries:    d("mesh_summaries_total", "Database summaries received and sent.", "direction"),
 		requests:     d("mesh_requests_total", "Record requests received and sent.", "direction"),
@@ -53,7 +53,9 @@ func (m meshDescs) collect(e emitter, src *control.MeshSource) {
 	e.gauge(m.synced, boolValue(src.View.Synced))
 	e.counter(m.spfRuns, s.SPFRuns)
 	e.counter(m.computes, s.Computes)
-	e.ch <- prometheus.MustNewConstMetric(m.spfSeconds, prometheus.CounterValue, src.SPFTime.Seconds())
+	if src.SPFTimed {
+		e.ch <- prometheus.MustNewConstMetric(m.spfSeconds, prometheus.CounterValue, src.SPFTime.Seconds())
+	}
 	e.counter(m.floods, s.RecordsIn, "in")
 	e.counter(m.floods, s.RecordsOut, "out")
 	e.counter(m.summaries, s.SummariesIn, "in")

@@ -61,7 +61,7 @@ func (f *fakeSnapshot) snapshot() Snapshot {
 				Stats: mesh.Stats{Nodes: 4, Edges: 6, SPFRuns: 30, Computes: 10, RecordsIn: 40 + k, RecordsOut: 17,
 					SummariesIn: 8, SummariesOut: 9, RequestsIn: 1, RequestsOut: 2, Expired: 1, AbsurdSeq: 3, Oversized: 2}},
 			Port:    bridge.MeshStats{Sent: 500, Transit: 70, HopLimit: 4, ReversePath: 6, Addresses: 3},
-			SPFTime: 1500 * time.Microsecond,
+			SPFTime: 1500 * time.Microsecond, SPFTimed: true,
 		},
 		Now: f.now,
 	}
