@@ -24,6 +24,8 @@ type View struct {
 	Nodes  []NodeView // ascending by ID
 	Links  []LinkView // ascending by (A, B)
 	Stats  Stats
+	// UsedKnown: LinkView.Used was computed over every node's tree.
+	UsedKnown bool
 	// Names are the operator's names of nodes (peer names); the machine
 	// leaves it nil and the caller fills it. WriteDOT labels nodes by them.
 	Names map[NodeID]string
@@ -61,7 +63,16 @@ type LinkView struct {
 	// carries this node's unicast and its own multi-destination frames.
 	// Other nodes' trees may use other links.
 	InUse bool
+	// Used: the link is on some node's shortest-path tree: the frames of
+	// some pair of nodes take it (InUse implies Used). Computed for
+	// databases of up to MaxViewUsedNodes nodes (one SPF per node); above,
+	// Used is InUse and View.UsedKnown is false.
+	Used bool
 }
+
+// MaxViewUsedNodes bounds the databases for which View computes
+// LinkView.Used.
+const MaxViewUsedNodes = 512
 
 // View returns a snapshot of the machine at now.
 func (m *Machine) View(now time.Time) View {
@@ -92,13 +103,17 @@ func (m *Machine) View(now time.Time) View {
 		}
 		v.Nodes = append(v.Nodes, nv)
 	}
+	var used map[[2]NodeID]bool
+	if len(recs) <= MaxViewUsedNodes {
+		used, v.UsedKnown = usedLinks(recs), true
+	}
 	links := map[[2]NodeID]*LinkView{}
 	for id, r := range recs {
 		for _, l := range r.Links {
 			k := pair(id, l.Neighbour)
 			lv := links[k]
 			if lv == nil {
-				lv = &LinkView{A: k[0], B: k[1], InUse: tree[k]}
+				lv = &LinkView{A: k[0], B: k[1], InUse: tree[k], Used: tree[k] || used[k]}
 				links[k] = lv
 			}
 			if id == lv.A {
@@ -122,6 +137,22 @@ func (m *Machine) View(now time.Time) View {
 		return cmpID(a.B, b.B)
 	})
 	return v
+}
+
+// usedLinks returns the links on some node's shortest-path tree.
+func usedLinks(recs map[NodeID]*Record) map[[2]NodeID]bool {
+	g := buildGraph(recs)
+	var sp spf
+	used := map[[2]NodeID]bool{}
+	for root := range int32(g.n()) {
+		sp.run(g, root)
+		for i, p := range sp.parent {
+			if p >= 0 {
+				used[pair(g.ids[i], g.ids[p])] = true
+			}
+		}
+	}
+	return used
 }
 
 func pair(a, b NodeID) [2]NodeID {
@@ -175,8 +206,9 @@ func (v View) Name(id NodeID) string {
 // WriteDOT writes the mesh as a Graphviz graph (`dot -Tsvg`): one box per
 // node, labelled by name and ID (self with a double border, unreachable
 // nodes dashed and grey, nodes only named by others' records dotted); one
-// edge per link labelled by its cost (both listed costs when they differ),
-// bold when in use, dashed when not confirmed. The output depends only on
+// edge per link labelled by its cost (both listed costs when they differ):
+// bold when on this node's tree (InUse), plain when on some other node's
+// (Used), grey when on no tree, dashed grey when not confirmed. The output depends only on
 // v: the same view gives the same bytes.
 func (v View) WriteDOT(w io.Writer) error {
 	bw := bufio.NewWriter(w)
@@ -228,6 +260,8 @@ func (v View) WriteDOT(w io.Writer) error {
 			attrs = append(attrs, "style=dashed", "color=grey")
 		case l.InUse:
 			attrs = append(attrs, "style=bold", "penwidth=3")
+		case v.UsedKnown && !l.Used:
+			attrs = append(attrs, "color=grey", "fontcolor=grey")
 		}
 		fmt.Fprintf(bw, "\t%s -- %s [%s];\n", dotQuote(l.A.String()), dotQuote(l.B.String()), strings.Join(attrs, ", "))
 	}

@@ -69,6 +69,7 @@ func TestViewPathsAndLinks(t *testing.T) {
 		cost      uint32
 		confirmed bool
 		inUse     bool
+		used      bool
 	}
 	links := map[[2]NodeID]LinkView{}
 	for _, lv := range v.Links {
@@ -84,11 +85,11 @@ func TestViewPathsAndLinks(t *testing.T) {
 		a, b int
 		want lk
 	}{
-		{0, 1, lk{10, true, true}}, {1, 2, lk{10, true, true}}, {2, 3, lk{5, true, true}},
-		{0, 2, lk{30, true, false}}, {3, 0, lk{0, false, false}},
+		{0, 1, lk{10, true, true, true}}, {1, 2, lk{10, true, true, true}}, {2, 3, lk{5, true, true, true}},
+		{0, 2, lk{30, true, false, false}}, {3, 0, lk{0, false, false, false}},
 	} {
 		lv := links[pair(id(c.a), id(c.b))]
-		got := lk{lv.Cost, lv.Confirmed, lv.InUse}
+		got := lk{lv.Cost, lv.Confirmed, lv.InUse, lv.Used}
 		if got != c.want {
 			t.Errorf("link %d–%d: %+v; want %+v", c.a, c.b, got, c.want)
 		}
@@ -143,6 +144,38 @@ func TestViewFollowsChanges(t *testing.T) {
 	}
 }
 
+// On a ring of four at equal costs, self's tree leaves out one link to
+// the opposite node, which that node's own tree takes: every link is used,
+// three are in use by self.
+func TestViewUsedByOthers(t *testing.T) {
+	l := newLab(t, 4, 2)
+	for i := range 4 {
+		l.up(l.connect(i, (i+1)%4, 10, 1))
+	}
+	l.settle(10 * time.Second)
+	v := l.nodes[0].m.View(l.now)
+	if !v.UsedKnown || len(v.Links) != 4 {
+		t.Fatalf("used known %v, %d links", v.UsedKnown, len(v.Links))
+	}
+	inUse := 0
+	for _, lv := range v.Links {
+		if !lv.Used || !lv.Confirmed {
+			t.Errorf("link %v–%v: %+v; want used", lv.A, lv.B, lv)
+		}
+		if lv.InUse {
+			inUse++
+		}
+	}
+	if inUse != 3 {
+		t.Errorf("%d links on self's tree; want 3", inUse)
+	}
+	var b bytes.Buffer
+	v.WriteDOT(&b)
+	if n := strings.Count(b.String(), "color=grey"); n != 0 {
+		t.Errorf("%d grey (idle) links on a ring where every link is used:\n%s", n, b.String())
+	}
+}
+
 func TestViewDOTGolden(t *testing.T) {
 	l := viewLab(t)
 	v := l.nodes[0].m.View(l.now)
@@ -184,6 +217,9 @@ func TestViewDOTGolden(t *testing.T) {
 	}
 	if n := strings.Count(s, `style=dashed, color=grey]`); n != 1 {
 		t.Errorf("%d dashed edges; want 1", n)
+	}
+	if n := strings.Count(s, `[label="30", color=grey, fontcolor=grey]`); n != 1 {
+		t.Errorf("the link on no tree is not grey")
 	}
 	if !strings.Contains(s, `label="bob \"uk\"\n`) {
 		t.Error("a quote in a name is not escaped")

@@ -128,6 +128,7 @@ func printMesh(w io.Writer, m *control.Mesh) {
 	fmt.Fprintln(w, "links:")
 	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "  a\tb\tcost\tlisted a>b\tlisted b>a\tconfirmed\tin use\trtt")
+	// in use: on this node's tree; by others: on some other node's only.
 	for _, l := range m.Links {
 		cost := "-"
 		if l.Confirmed {
@@ -138,7 +139,7 @@ func printMesh(w io.Writer, m *control.Mesh) {
 			rtt = fmt.Sprintf("%.2fms", l.RTT)
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name(l.A), name(l.B), cost, listed(l.CostAB), listed(l.CostBA),
-			ifElse(l.Confirmed, "yes", "no"), ifElse(l.InUse, "yes", "no"), rtt)
+			ifElse(l.Confirmed, "yes", "no"), inUse(m, l), rtt)
 	}
 	tw.Flush()
 	tw = tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
@@ -153,6 +154,21 @@ func printMesh(w io.Writer, m *control.Mesh) {
 	fmt.Fprintf(tw, "  frames:\t%d sent, %d transit, %d addresses behind other nodes\n", s.FramesSent, s.FramesTransit, s.Addresses)
 	fmt.Fprintf(tw, "  frame drops:\t%s\n", dropsText(s.FrameDrops))
 	tw.Flush()
+}
+
+// inUse says whether a link carries frames: "yes" on this node's tree,
+// "by others" on another node's only, "no" on none.
+func inUse(m *control.Mesh, l control.MeshLink) string {
+	switch {
+	case l.InUse:
+		return "yes"
+	case l.Used:
+		return "by others"
+	case m.UsedKnown || !l.Confirmed:
+		return "no"
+	}
+	return "-" // not on this node's tree; other trees not computed
+
 }
 
 func listed(c uint32) string {

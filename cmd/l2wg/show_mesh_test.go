@@ -30,16 +30,16 @@ func (n meshNode) MeshView() (control.MeshSource, bool) {
 	}
 	return control.MeshSource{
 		View: mesh.View{
-			Self: 0x11, Synced: true,
+			Self: 0x11, Synced: true, UsedKnown: true,
 			Nodes: []mesh.NodeView{
 				{ID: 0x11, Reachable: true, Path: []mesh.NodeID{0x11}, Lifetime: time.Minute},
 				{ID: 0x22, Reachable: true, Hops: 1, Cost: 10, NextHop: 1, Path: []mesh.NodeID{0x11, 0x22}},
 				{ID: 0x33, Reachable: true, Hops: 2, Cost: 15, NextHop: 1, Path: []mesh.NodeID{0x11, 0x22, 0x33}},
 			},
 			Links: []mesh.LinkView{
-				{A: 0x11, B: 0x22, CostAB: 10, CostBA: 10, Cost: 10, Confirmed: true, InUse: true},
+				{A: 0x11, B: 0x22, CostAB: 10, CostBA: 10, Cost: 10, Confirmed: true, InUse: true, Used: true},
 				{A: 0x11, B: 0x33, CostAB: 40},
-				{A: 0x22, B: 0x33, CostAB: 5, CostBA: 5, Cost: 5, Confirmed: true, InUse: true},
+				{A: 0x22, B: 0x33, CostAB: 5, CostBA: 5, Cost: 5, Confirmed: true, InUse: false, Used: true},
 			},
 			Stats: mesh.Stats{Nodes: 3, Edges: 2, SPFRuns: 12, Computes: 4, RecordsIn: 21, RecordsOut: 9},
 			Names: map[mesh.NodeID]string{0x11: "rho", 0x22: "bob"},
@@ -78,8 +78,9 @@ func TestShowMesh(t *testing.T) {
 	for _, want := range []string{
 		"mesh: rho (00000011), synced, 3 nodes in the database, 3 reachable, 2 links",
 		"00000033  2     15    rho > bob > 00000033",
-		"rho  bob       10    10          10          yes        yes     2.00ms",
-		"rho  00000033  -     40          -           no         no      -",
+		"rho  bob       10    10          10          yes        yes        2.00ms",
+		"rho  00000033  -     40          -           no         no         -",
+		"bob  00000033  5     5           5           yes        by others  -",
 		"12 runs in 4 computations",
 		"hop-limit=3",
 	} {
@@ -91,7 +92,7 @@ func TestShowMesh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(dot, "graph mesh {") || strings.Count(dot, "style=bold") != 2 || strings.Count(dot, " -- ") != 3 ||
+	if !strings.HasPrefix(dot, "graph mesh {") || strings.Count(dot, "style=bold") != 1 || strings.Count(dot, " -- ") != 3 ||
 		!strings.Contains(dot, `"00000011" [label="rho\n00000011", peripheries=2]`) {
 		t.Errorf("show mesh --dot:\n%s", dot)
 	}

@@ -34,11 +34,14 @@ type MeshSource struct {
 // Mesh is the mesh protocol in `l2wg show` and `l2wg show mesh`: omitted
 // when the node runs rstp or stp.
 type Mesh struct {
-	Self   string     `json:"self"` // node ID, 8 hex digits
-	Synced bool       `json:"synced"`
-	Nodes  []MeshNode `json:"nodes"`
-	Links  []MeshLink `json:"links"`
-	Stats  MeshStats  `json:"stats"`
+	Self   string `json:"self"` // node ID, 8 hex digits
+	Synced bool   `json:"synced"`
+	// UsedKnown: links' used was computed over every node's tree (up to
+	// mesh.MaxViewUsedNodes nodes).
+	UsedKnown bool       `json:"used_known"`
+	Nodes     []MeshNode `json:"nodes"`
+	Links     []MeshLink `json:"links"`
+	Stats     MeshStats  `json:"stats"`
 }
 
 // MeshNode is one node of the link-state database.
@@ -64,6 +67,7 @@ type MeshLink struct {
 	Cost      uint32  `json:"cost"`      // in the graph (the larger); 0 unless confirmed
 	Confirmed bool    `json:"confirmed"` // both ends list it
 	InUse     bool    `json:"in_use"`    // on this node's shortest-path tree
+	Used      bool    `json:"used"`      // on some node's tree: some pair's frames take it
 	RTT       float64 `json:"rtt_ms,omitempty"`
 }
 
@@ -146,7 +150,7 @@ func MeshOf(h any) *Mesh {
 // NewMesh fills the mesh section from what the node hands over.
 func NewMesh(src MeshSource) *Mesh {
 	v := src.View
-	m := &Mesh{Self: v.Self.String(), Synced: v.Synced, Nodes: []MeshNode{}, Links: []MeshLink{}}
+	m := &Mesh{Self: v.Self.String(), Synced: v.Synced, UsedKnown: v.UsedKnown, Nodes: []MeshNode{}, Links: []MeshLink{}}
 	for _, n := range v.Nodes {
 		mn := MeshNode{ID: n.ID.String(), Name: v.Names[n.ID], PublicKey: base64.StdEncoding.EncodeToString(n.Key[:]),
 			Seq: n.Seq, Lifetime: n.Lifetime.Seconds(), Reachable: n.Reachable, Hops: n.Hops, Cost: n.Cost}
@@ -160,7 +164,7 @@ func NewMesh(src MeshSource) *Mesh {
 	}
 	for _, l := range v.Links {
 		ml := MeshLink{A: l.A.String(), B: l.B.String(), CostAB: l.CostAB, CostBA: l.CostBA, Cost: l.Cost,
-			Confirmed: l.Confirmed, InUse: l.InUse}
+			Confirmed: l.Confirmed, InUse: l.InUse, Used: l.Used}
 		var other mesh.NodeID
 		switch v.Self {
 		case l.A:
@@ -196,7 +200,7 @@ func (m *Mesh) View() (mesh.View, error) {
 	if err != nil {
 		return mesh.View{}, err
 	}
-	v := mesh.View{Self: self, Synced: m.Synced, Names: map[mesh.NodeID]string{}}
+	v := mesh.View{Self: self, Synced: m.Synced, UsedKnown: m.UsedKnown, Names: map[mesh.NodeID]string{}}
 	for _, n := range m.Nodes {
 		id, err := parseID(n.ID)
 		if err != nil {
@@ -229,7 +233,7 @@ func (m *Mesh) View() (mesh.View, error) {
 			return mesh.View{}, err
 		}
 		v.Links = append(v.Links, mesh.LinkView{A: a, B: b, CostAB: l.CostAB, CostBA: l.CostBA, Cost: l.Cost,
-			Confirmed: l.Confirmed, InUse: l.InUse})
+			Confirmed: l.Confirmed, InUse: l.InUse, Used: l.Used})
 	}
 	return v, nil
 }

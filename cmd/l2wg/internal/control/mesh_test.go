@@ -21,14 +21,14 @@ type meshHandler struct {
 
 func testView() mesh.View {
 	return mesh.View{
-		Self: 1, Synced: true,
+		Self: 1, Synced: true, UsedKnown: true,
 		Nodes: []mesh.NodeView{
 			{ID: 1, Key: mesh.Key{1}, Seq: 7 << 32, Lifetime: 600 * time.Second, Reachable: true, Path: []mesh.NodeID{1}},
 			{ID: 2, Key: mesh.Key{2}, Seq: 8 << 32, Lifetime: 500 * time.Second, Reachable: true, Hops: 1, Cost: 10, NextHop: 4, Path: []mesh.NodeID{1, 2}},
 			{ID: 3, Key: mesh.Key{3}, Seq: 9 << 32, Lifetime: 400 * time.Second, Reachable: true, Hops: 2, Cost: 15, NextHop: 4, Path: []mesh.NodeID{1, 2, 3}},
 		},
 		Links: []mesh.LinkView{
-			{A: 1, B: 2, CostAB: 10, CostBA: 8, Cost: 10, Confirmed: true, InUse: true},
+			{A: 1, B: 2, CostAB: 10, CostBA: 8, Cost: 10, Confirmed: true, InUse: true, Used: true},
 			{A: 1, B: 3, CostAB: 40},
 			{A: 2, B: 3, CostAB: 5, CostBA: 5, Cost: 5, Confirmed: true, InUse: true},
 		},
