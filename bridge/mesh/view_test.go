@@ -3,6 +3,8 @@ package mesh
 import (
 	"bytes"
 	"flag"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +34,10 @@ func TestViewPathsAndLinks(t *testing.T) {
 	l := viewLab(t)
 	id := func(i int) NodeID { return l.nodes[i].id }
 	v := l.nodes[0].m.View(l.now)
+	if v.UsedKnown {
+		t.Error("View computed Used")
+	}
+	v.ComputeUsed()
 	if v.Self != id(0) || !v.Synced || len(v.Nodes) != 4 {
 		t.Fatalf("view: self %v synced %v, %d nodes", v.Self, v.Synced, len(v.Nodes))
 	}
@@ -154,6 +160,7 @@ func TestViewUsedByOthers(t *testing.T) {
 	}
 	l.settle(10 * time.Second)
 	v := l.nodes[0].m.View(l.now)
+	v.ComputeUsed()
 	if !v.UsedKnown || len(v.Links) != 4 {
 		t.Fatalf("used known %v, %d links", v.UsedKnown, len(v.Links))
 	}
@@ -169,6 +176,10 @@ func TestViewUsedByOthers(t *testing.T) {
 	if inUse != 3 {
 		t.Errorf("%d links on self's tree; want 3", inUse)
 	}
+	big := View{Nodes: make([]NodeView, MaxViewUsedNodes+1)}
+	if big.ComputeUsed(); big.UsedKnown {
+		t.Error("ComputeUsed ran above MaxViewUsedNodes")
+	}
 	var b bytes.Buffer
 	v.WriteDOT(&b)
 	if n := strings.Count(b.String(), "color=grey"); n != 0 {
@@ -179,6 +190,7 @@ func TestViewUsedByOthers(t *testing.T) {
 func TestViewDOTGolden(t *testing.T) {
 	l := viewLab(t)
 	v := l.nodes[0].m.View(l.now)
+	v.ComputeUsed()
 	v.Names = map[NodeID]string{l.nodes[0].id: "rho", l.nodes[1].id: `bob "uk"`, l.nodes[2].id: "epsilon"}
 	var a, b bytes.Buffer
 	if err := v.WriteDOT(&a); err != nil {
@@ -187,6 +199,7 @@ func TestViewDOTGolden(t *testing.T) {
 	// Deterministic: a second view of another moment writes the same.
 	l.run(time.Second)
 	v2 := l.nodes[0].m.View(l.now)
+	v2.ComputeUsed()
 	v2.Names = v.Names
 	if err := v2.WriteDOT(&b); err != nil {
 		t.Fatal(err)
@@ -241,5 +254,19 @@ func TestViewDOTGolden(t *testing.T) {
 		if !bytes.Contains(out, []byte(want)) {
 			t.Errorf("the SVG has no %q", want)
 		}
+	}
+}
+
+// BenchmarkUsedLinks: what View adds to a read of the machine (under the
+// node's lock): one SPF per node, for n up to MaxViewUsedNodes.
+func BenchmarkUsedLinks(b *testing.B) {
+	for _, n := range []int{10, 128, 256} {
+		rng := rand.New(rand.NewPCG(uint64(n), 2))
+		recs := randomRecords(rng, n, 3+rng.IntN(6), []uint32{1, 10, 20, 40, 100})
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				usedLinks(recs)
+			}
+		})
 	}
 }

@@ -37,7 +37,7 @@ type Mesh struct {
 	Self   string `json:"self"` // node ID, 8 hex digits
 	Synced bool   `json:"synced"`
 	// UsedKnown: links' used was computed over every node's tree (up to
-	// mesh.MaxViewUsedNodes nodes).
+	// mesh.MaxViewUsedNodes nodes, by mesh.View.ComputeUsed).
 	UsedKnown bool       `json:"used_known"`
 	Nodes     []MeshNode `json:"nodes"`
 	Links     []MeshLink `json:"links"`

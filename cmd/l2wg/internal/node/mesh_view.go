@@ -17,6 +17,7 @@ func (n *Node) MeshView() (control.MeshSource, bool) {
 		return control.MeshSource{}, false
 	}
 	src := n.mesh.source(time.Now())
+	src.View.ComputeUsed() // every node's tree, off the machine's lock
 	src.View.Names = map[mesh.NodeID]string{}
 	for _, pc := range n.applied.Load().Peers {
 		src.View.Names[mesh.IDFromKey(mesh.Key(pc.PublicKey))] = pc.Name
