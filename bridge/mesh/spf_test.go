@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -41,7 +42,7 @@ func randomRecords(rng *rand.Rand, n, deg int, costs []uint32) map[NodeID]*Recor
 		rb.Links = append(rb.Links, Link{ra.ID(), c})
 	}
 	for _, r := range recs {
-		slices.SortFunc(r.Links, func(a, b Link) int { return int(int64(a.Neighbour) - int64(b.Neighbour)) })
+		slices.SortFunc(r.Links, func(a, b Link) int { return cmp.Compare(a.Neighbour, b.Neighbour) })
 	}
 	return recs
 }
@@ -137,7 +138,7 @@ func TestSPFTieLowerIDs(t *testing.T) {
 	link(D, b)
 	link(b, S)
 	for _, r := range recs {
-		slices.SortFunc(r.Links, func(x, y Link) int { return int(int64(x.Neighbour) - int64(y.Neighbour)) })
+		slices.SortFunc(r.Links, func(x, y Link) int { return cmp.Compare(x.Neighbour, y.Neighbour) })
 	}
 	g := buildGraph(recs)
 	var sp spf

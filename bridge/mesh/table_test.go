@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"cmp"
 	"slices"
 	"testing"
 )
@@ -26,7 +27,7 @@ func newFixture() *fixture {
 	both("C", "D", 1)
 	f.oneWay("D", "E", 1)
 	for _, r := range f.recs {
-		slices.SortFunc(r.Links, func(x, y Link) int { return int(int64(x.Neighbour) - int64(y.Neighbour)) })
+		slices.SortFunc(r.Links, func(x, y Link) int { return cmp.Compare(x.Neighbour, y.Neighbour) })
 	}
 	return f
 }

@@ -55,6 +55,7 @@ type Config struct {
 	ReassemblyTimeout    time.Duration
 	ReassemblyPeerBytes  int
 	ReassemblyTotalBytes int
+	ReresolveAfter       time.Duration // a DNS endpoint is resolved again while the handshake is older
 
 	AgeingTime    time.Duration
 	MaxFDBEntries int

@@ -39,6 +39,7 @@ type FileTunnel struct {
 	ReassemblyTimeout    string `toml:"reassembly_timeout,omitempty"`
 	ReassemblyPeerBytes  *int   `toml:"reassembly_peer_bytes,omitempty"`
 	ReassemblyTotalBytes *int   `toml:"reassembly_total_bytes,omitempty"`
+	ReresolveAfter       string `toml:"reresolve_after,omitempty"`
 }
 
 // FileSwitch is the [switch] table.

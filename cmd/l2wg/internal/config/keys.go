@@ -12,6 +12,7 @@ import (
 	"github.com/l2wg/l2wg/stp"
 	"github.com/l2wg/l2wg/tap"
 	"github.com/l2wg/l2wg/tunnel"
+	"github.com/l2wg/l2wg/tunnel/resolve"
 )
 
 // Key is one setting of node.toml: its path, its default, its range and
@@ -88,9 +89,12 @@ var Keys = []*Key{
 		Doc: "incomplete fragmented frames are dropped after this"},
 	{Path: "tunnel.reassembly_peer_bytes", Default: frag.DefaultMaxBytesPerPeer, Min: 256 << 10, Max: 1 << 30, value: func(c *Config) any { return c.ReassemblyPeerBytes },
 		Doc: "reassembly memory one peer may hold"},
-	// 4 GiB does not fit a 32-bit int: there the bound is the largest int.
-	{Path: "tunnel.reassembly_total_bytes", Default: frag.DefaultMaxBytesTotal, Min: 256 << 10, Max: int(min(4<<30, math.MaxInt)), value: func(c *Config) any { return c.ReassemblyTotalBytes },
+	// The same bound on every architecture (4 GiB does not fit a 32-bit int):
+	// one node.toml validates on every machine of a fleet.
+	{Path: "tunnel.reassembly_total_bytes", Default: frag.DefaultMaxBytesTotal, Min: 256 << 10, Max: math.MaxInt32, value: func(c *Config) any { return c.ReassemblyTotalBytes },
 		Doc: "reassembly memory over all peers"},
+	{Path: "tunnel.reresolve_after", Default: resolve.DefaultStale, Min: time.Second, Max: time.Hour, value: func(c *Config) any { return c.ReresolveAfter },
+		Doc: "a peer whose `endpoint` is a DNS name and whose latest handshake is older than this (or who has none) has the name resolved again, every 30 s (a quarter of this if shorter), as wireguard-tools' reresolve-dns.sh; a changed answer becomes the endpoint at once, logged at info. `l2wg reload` resolves every name again. Shorter values are for tests"},
 
 	{Path: "switch.ageing_time", Default: bridge.DefaultAgeingTime, Min: 10 * time.Second, Max: 1000000 * time.Second, Live: true, value: func(c *Config) any { return c.AgeingTime },
 		Doc: "forwarding-database ageing"},
@@ -128,7 +132,7 @@ var Keys = []*Key{
 	{Path: "peer.public_key", DefaultText: "required", Live: true, peerValue: func(p *Peer) any { return p.PublicKey },
 		Doc: "the peer's base64 public key"},
 	{Path: "peer.endpoint", DefaultText: "none", Live: true, peerValue: func(p *Peer) any { return p.Endpoint },
-		Doc: "`host:port`: IPv4, `[IPv6]` or a DNS name (resolved at start, retried in the background until it resolves). Without it the peer must dial us."},
+		Doc: "`host:port`: IPv4, `[IPv6]` or a DNS name (resolved at start, retried in the background until it resolves, and resolved again while the peer's handshake is stale and on `l2wg reload`: see `[tunnel] reresolve_after`). Without it the peer must dial us."},
 	{Path: "peer.persistent_keepalive", Default: 0, DefaultText: "`0` (off)", Min: 0, Max: 65535, Live: true, peerValue: func(p *Peer) any { return p.PersistentKeepalive },
 		Doc: "seconds, as in WireGuard; set it on a node behind NAT"},
 	{Path: "peer.vlans", Default: "all", Live: true, peerValue: func(p *Peer) any { return p.VLANs.VIDs.String() },

@@ -148,6 +148,7 @@ func (v *validator) validate(fc *File) *Config {
 	cfg.ReassemblyTimeout = v.duration("tunnel.reassembly_timeout", fc.Tunnel.ReassemblyTimeout)
 	cfg.ReassemblyPeerBytes = v.int("tunnel.reassembly_peer_bytes", fc.Tunnel.ReassemblyPeerBytes)
 	cfg.ReassemblyTotalBytes = v.int("tunnel.reassembly_total_bytes", fc.Tunnel.ReassemblyTotalBytes)
+	cfg.ReresolveAfter = v.duration("tunnel.reresolve_after", fc.Tunnel.ReresolveAfter)
 
 	cfg.AgeingTime = v.duration("switch.ageing_time", fc.Switch.AgeingTime)
 	cfg.MaxFDBEntries = v.int("switch.max_fdb_entries", fc.Switch.MaxFDBEntries)

@@ -5,6 +5,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -25,6 +26,7 @@ import (
 	"github.com/l2wg/l2wg/stp"
 	"github.com/l2wg/l2wg/tap"
 	"github.com/l2wg/l2wg/tunnel"
+	"github.com/l2wg/l2wg/tunnel/resolve"
 )
 
 // tapBatch is how many frames the TAP reader hands the switch at once.
@@ -55,6 +57,9 @@ type Node struct {
 	capture capture.Taps    // l2wg capture's tap points on every port
 	uapi    *uapi.Server    // wg(8)'s socket; nil if none
 	metrics *metrics.Server // metrics_listen; nil if off
+
+	reresolve     *resolve.Reresolver // DNS endpoints resolved again (reresolve_after)
+	stopReresolve context.CancelFunc
 
 	fatalCh chan error
 	done    chan struct{}
@@ -149,6 +154,14 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 		go n.routineMesh()
 	}
 	n.uapi = uapi.Start(n.tap.Name(), n.tun, log)
+	n.reresolve = resolve.New(resolve.Tunnel(n.tun), resolve.Config{Stale: cfg.ReresolveAfter, Logger: log})
+	ctx, stop := context.WithCancel(context.Background())
+	n.stopReresolve = stop
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.reresolve.Run(ctx)
+	}()
 	if cfg.MetricsListen != "" {
 		if n.metrics, err = metrics.Start(cfg.MetricsListen, version, n.metricsSnapshot, log); err != nil {
 			return n, err
@@ -279,6 +292,9 @@ func (n *Node) Close() {
 	}
 	systemd.Notify("STOPPING=1")
 	n.uapi.Close()
+	if n.stopReresolve != nil {
+		n.stopReresolve()
+	}
 	if n.metrics != nil {
 		n.metrics.Close()
 	}

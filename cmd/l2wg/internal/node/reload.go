@@ -260,6 +260,9 @@ func (n *Node) reload() ([]string, error) {
 		return nil, err
 	}
 	n.applied.Store(next)
+	if n.reresolve != nil {
+		n.reresolve.Kick() // every DNS endpoint resolved again
+	}
 	return changes, nil
 }
 

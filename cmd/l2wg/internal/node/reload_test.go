@@ -387,6 +387,7 @@ func TestReloadRefusesRestartOnlyKeys(t *testing.T) {
 		"tunnel.reassembly_timeout":     func(f *config.File) { f.Tunnel.ReassemblyTimeout = "5s" },
 		"tunnel.reassembly_peer_bytes":  func(f *config.File) { f.Tunnel.ReassemblyPeerBytes = config.Ptr(1 << 20) },
 		"tunnel.reassembly_total_bytes": func(f *config.File) { f.Tunnel.ReassemblyTotalBytes = config.Ptr(1 << 20) },
+		"tunnel.reresolve_after":        func(f *config.File) { f.Tunnel.ReresolveAfter = "10s" },
 		"switch.max_fdb_entries":        func(f *config.File) { f.Switch.MaxFDBEntries = config.Ptr(100) },
 		"stp.enabled":                   func(f *config.File) { f.STP.Enabled = config.Ptr(false) },
 		"stp.tap":                       func(f *config.File) { f.STP.TAP = "edge" },
