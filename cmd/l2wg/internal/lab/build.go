@@ -206,8 +206,10 @@ func (l *Lab) writeConfigs(ctx context.Context, _ bool) error {
 		}
 	}
 	l.NoSTP = !supported
-	l.STP = supported && (p.Topo.STP == nil || p.Topo.STP.on())
+	l.STP = supported && (p.Topo.STP == nil || p.Topo.STP.on()) && p.MeshProtocol() != ProtocolShortestPath
 	switch {
+	case p.MeshProtocol() == ProtocolShortestPath:
+		// Loops are the mesh's business: it has no blocked peering.
 	case p.Loop && l.NoSTP:
 		return &SkipError{Reason: "this l2wg has no spanning tree, and the peerings of " + p.Topo.Name + " contain a loop (it would be a broadcast storm)"}
 	case p.Loop && !l.STP:
