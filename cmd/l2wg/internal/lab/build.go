@@ -210,6 +210,8 @@ func (l *Lab) writeConfigs(ctx context.Context, _ bool) error {
 	mesh := p.MeshProtocol() == ProtocolShortestPath
 	l.STP = supported && (p.Topo.STP == nil || p.Topo.STP.on()) && !mesh
 	switch {
+	case mesh:
+		// Loops are the mesh's business: it has no blocked peering.
 	case p.Loop && l.NoSTP:
 		return &SkipError{Reason: "this l2wg has no spanning tree, and the peerings of " + p.Topo.Name + " contain a loop (it would be a broadcast storm)"}
 	case p.Loop && !l.STP && !mesh:
