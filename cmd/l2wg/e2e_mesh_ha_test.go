@@ -53,6 +53,16 @@ func TestE2EMeshHAPair(t *testing.T) {
 	for _, hv := range hvs {
 		tp.startL2WG(hv, nil, peers[hv]...)
 	}
+	// Both of site A are in the mesh (the standby too: it cannot take over
+	// without adjacencies; a WireGuard handshake lost at start is retried
+	// after 5 s).
+	for _, hv := range []string{"a1", "a2"} {
+		if !poll(15*time.Second, 50*time.Millisecond, func() bool {
+			return strings.Count(tp.hvs[hv].Proc.Log(), `msg="mesh adjacency up"`) >= 2
+		}) {
+			t.Fatalf("%s: not two mesh adjacencies 15s after the start", hv)
+		}
+	}
 	tp.waitPing("vma", "vmb", 10*time.Second)
 	tp.waitPing("vma", "vmc", 10*time.Second)
 	tp.checkNoDuplicates("vma", "vmb", "vmc")
