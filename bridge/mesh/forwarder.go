@@ -33,6 +33,10 @@ import (
 //     stays blocked. A change of forwarder always has a gap (the old one has
 //     gone, or yielded, before the new one forwards), so there is never an
 //     overlap; preempting a live forwarder would make a gap for nothing.
+//   - While some node of the LAN has adjacencies in the mesh
+//     (SetConnected), only such nodes are candidates, and a forwarder
+//     without any yields: a standby whose tunnels are not up yet does not
+//     take over a LAN it could not carry.
 //   - If two forwarders hear each other (a split LAN healed, or hellos lost
 //     for a whole hold time), the higher ID yields at once: both forward at
 //     most until the first hello crosses, one hello interval.
@@ -43,7 +47,7 @@ import (
 //	dst HelloGroup, src the TAP's MAC, 802.3 length (not an EtherType),
 //	LLC AA AA 03, SNAP OUI 02 6C 32 (l2wg's private prefix, not
 //	registered), PID 00 01; then version 1, flags (bit 0: "I am the
-//	appointed forwarder"), hello interval in ms (2 bytes), node ID (4),
+//	appointed forwarder", bit 1: "I have mesh adjacencies"), hello interval in ms (2 bytes), node ID (4),
 //	sequence (4), all big-endian; padded to 60 bytes.
 //
 // An 802.3 length with LLC/SNAP is what 802.1D BPDUs and CDP use: no host
@@ -62,6 +66,7 @@ const (
 	helloHoldFactor      = 3 // hellos missed before a node is gone; also the inhibition, in intervals
 	helloVersion         = 1
 	helloFlagForwarder   = 1
+	helloFlagConnected   = 2
 	helloFrameLen        = 60 // the Ethernet minimum, without the FCS
 	helloLLCLen          = 8  // LLC AA AA 03 and SNAP OUI, PID
 	helloBodyLen         = 12
@@ -77,6 +82,7 @@ var helloLLC = [helloLLCLen]byte{0xaa, 0xaa, 0x03, 0x02, 0x6c, 0x32, 0x00, 0x01}
 type HelloMsg struct {
 	Node      NodeID
 	Forwarder bool          // the sender is the appointed forwarder
+	Connected bool          // the sender has adjacencies in the mesh
 	Interval  time.Duration // the sender's hello interval
 	Seq       uint32
 }
@@ -99,6 +105,9 @@ func AppendHello(b []byte, src [6]byte, h HelloMsg) []byte {
 	var flags byte
 	if h.Forwarder {
 		flags |= helloFlagForwarder
+	}
+	if h.Connected {
+		flags |= helloFlagConnected
 	}
 	b = append(b, helloVersion, flags)
 	b = binary.BigEndian.AppendUint16(b, uint16(min(h.Interval.Milliseconds(), 0xffff)))
@@ -129,6 +138,7 @@ func DecodeHello(frame []byte) (HelloMsg, error) {
 	}
 	h := HelloMsg{
 		Forwarder: body[1]&helloFlagForwarder != 0,
+		Connected: body[1]&helloFlagConnected != 0,
 		Interval:  time.Duration(binary.BigEndian.Uint16(body[2:])) * time.Millisecond,
 		Node:      NodeID(binary.BigEndian.Uint32(body[4:])),
 		Seq:       binary.BigEndian.Uint32(body[8:]),
@@ -161,6 +171,7 @@ type Forwarder struct {
 	cfg        ForwarderConfig
 	listenFrom time.Time // start of the inhibition
 	forwarding bool
+	connected  bool
 	seq        uint32
 	lans       map[NodeID]lanNode
 	stats      ForwarderStats
@@ -170,6 +181,7 @@ type lanNode struct {
 	last      time.Time
 	hold      time.Duration
 	forwarder bool
+	connected bool
 	seq       uint32
 }
 
@@ -206,13 +218,20 @@ func (f *Forwarder) Restart(now time.Time) {
 	clear(f.lans)
 }
 
+// SetConnected tells whether this node has adjacencies in the mesh. While
+// some node of the LAN is connected, only connected nodes are candidates,
+// and a forwarder that is not yields: a node cut off from the mesh cannot
+// carry the LAN's traffic. With none connected (the mesh not up yet) the
+// rules apply to all. Takes effect at the next Tick.
+func (f *Forwarder) SetConnected(on bool) { f.connected = on }
+
 // Hello returns the frame to send on the TAP now (its state at now).
 func (f *Forwarder) Hello(now time.Time) []byte {
 	f.Tick(now)
 	f.seq++
 	f.stats.HellosOut++
 	return AppendHello(make([]byte, 0, helloFrameLen), f.cfg.MAC,
-		HelloMsg{Node: f.cfg.Self, Forwarder: f.forwarding, Interval: f.cfg.HelloInterval, Seq: f.seq})
+		HelloMsg{Node: f.cfg.Self, Forwarder: f.forwarding, Connected: f.connected, Interval: f.cfg.HelloInterval, Seq: f.seq})
 }
 
 // Receive takes a hello frame heard on the TAP. A malformed one is counted
@@ -231,14 +250,14 @@ func (f *Forwarder) Receive(frame []byte, now time.Time) error {
 	if old, ok := f.lans[h.Node]; ok && h.Seq-old.seq > 1 && h.Seq-old.seq < 1<<31 {
 		f.stats.Lost += uint64(h.Seq - old.seq - 1)
 	}
-	f.lans[h.Node] = lanNode{last: now, hold: helloHoldFactor * h.Interval, forwarder: h.Forwarder, seq: h.Seq}
+	f.lans[h.Node] = lanNode{last: now, hold: helloHoldFactor * h.Interval, forwarder: h.Forwarder, connected: h.Connected, seq: h.Seq}
 	f.Tick(now)
 	return nil
 }
 
 // Tick forgets the nodes gone silent and applies the rules at now.
 func (f *Forwarder) Tick(now time.Time) {
-	otherForwarder, lowest := NodeID(0), f.cfg.Self
+	otherForwarder, anyConnected := NodeID(0), f.connected
 	for id, n := range f.lans {
 		if !now.Before(n.last.Add(n.hold)) {
 			delete(f.lans, id)
@@ -247,11 +266,20 @@ func (f *Forwarder) Tick(now time.Time) {
 		if n.forwarder && (otherForwarder == 0 || id < otherForwarder) {
 			otherForwarder = id
 		}
-		lowest = min(lowest, id)
+		anyConnected = anyConnected || n.connected
+	}
+	lowest := NodeID(0) // the lowest candidate
+	if f.connected || !anyConnected {
+		lowest = f.cfg.Self
+	}
+	for id, n := range f.lans {
+		if (n.connected || !anyConnected) && (lowest == 0 || id < lowest) {
+			lowest = id
+		}
 	}
 	switch {
 	case f.forwarding:
-		if otherForwarder != 0 && otherForwarder < f.cfg.Self {
+		if otherForwarder != 0 && otherForwarder < f.cfg.Self || !f.connected && anyConnected {
 			f.forwarding = false
 			f.stats.Yields++
 		}

@@ -11,6 +11,7 @@ func TestHelloCodec(t *testing.T) {
 	for _, h := range []HelloMsg{
 		{Node: 1, Forwarder: true, Interval: 100 * time.Millisecond, Seq: 7},
 		{Node: 0xffffffff, Interval: 10 * time.Second, Seq: 0xffffffff},
+		{Node: 3, Connected: true, Interval: 20 * time.Millisecond},
 	} {
 		b := AppendHello(nil, src, h)
 		if len(b) != helloFrameLen {
@@ -245,6 +246,30 @@ func TestForwarderElection(t *testing.T) {
 		if st := s.nodes[8].f.Stats(); st.Yields != 1 {
 			t.Fatalf("8 yielded %d times", st.Yields)
 		}
+	})
+	t.Run("only a node connected to the mesh forwards", func(t *testing.T) {
+		s := newLANSim(t)
+		s.start(4, 0)
+		s.start(9, 30*time.Millisecond)
+		s.nodes[9].f.SetConnected(true) // 4's tunnels are not up yet
+		s.run(time.Second, 0, 0)
+		if got := s.only(0); got != 9 {
+			t.Fatalf("forwarder %v, want 9, the connected one", got)
+		}
+		s.nodes[4].f.SetConnected(true) // no preemption once 4 is connected
+		s.run(time.Second, 0, 0)
+		if got := s.only(0); got != 9 {
+			t.Fatalf("forwarder %v after 4 connected, want 9", got)
+		}
+		s.nodes[9].f.SetConnected(false) // 9 loses the mesh: it yields, 4 takes over
+		gap := s.run(time.Second, 0, 0)
+		if got := s.only(0); got != 4 {
+			t.Fatalf("forwarder %v after 9 lost the mesh, want 4", got)
+		}
+		if gap > 2*DefaultHelloInterval {
+			t.Fatalf("gap %v when 9 yielded", gap)
+		}
+		t.Logf("gap when the forwarder lost the mesh: %v", gap)
 	})
 	t.Run("restart of the TAP listens again", func(t *testing.T) {
 		s := newLANSim(t)

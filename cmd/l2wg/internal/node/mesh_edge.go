@@ -21,7 +21,10 @@ import (
 // neither learns nor passes frames either way; the hellos still go out
 // (Output ignores the port state) and come in (control frames reach the
 // handler in every state). With nothing but VMs behind the TAP the node is
-// alone on its LAN and forwards after the inhibition (300 ms).
+// alone on its LAN and forwards after the inhibition (300 ms). A node tells
+// the others whether it has mesh adjacencies: while one has, a node without
+// any does not forward (a standby whose handshakes are late does not take
+// over a LAN it could not carry).
 
 // meshEdgeTick is how often the forwarder's timers are looked at: the
 // takeover after the old forwarder's silence is late by at most this.
@@ -32,6 +35,7 @@ type meshEdge struct {
 	tapID bridge.PortID
 	meshP bridge.PortID // the mesh port, whose learned addresses a new forwarder forgets
 	mp    *bridge.MeshPort
+	mesh  *meshDriver // whether this node has adjacencies (Forwarder.SetConnected)
 	log   *slog.Logger
 
 	mu    sync.Mutex      // serializes f; protects fwd
@@ -47,7 +51,7 @@ type meshEdge struct {
 // startMeshEdge puts the TAP port under the appointed-forwarder election
 // and starts its routine. Called in mesh mode, before the TAP is read.
 func (n *Node) startMeshEdge() {
-	e := &meshEdge{br: n.br, tapID: n.port.id, meshP: n.mesh.mp.ID(), mp: n.mesh.mp, log: n.log,
+	e := &meshEdge{br: n.br, tapID: n.port.id, meshP: n.mesh.mp.ID(), mp: n.mesh.mp, mesh: n.mesh, log: n.log,
 		lanNodes: map[mesh.NodeID]time.Time{}}
 	e.f = mesh.NewForwarder(mesh.ForwarderConfig{Self: n.mesh.m.ID(), MAC: n.tap.MAC()}, time.Now())
 	n.br.SetPortState(e.tapID, stp.Blocking)
@@ -150,7 +154,11 @@ func (e *meshEdge) routine(done <-chan struct{}) {
 		case <-done:
 			return
 		case now := <-tick.C:
+			e.mesh.mu.Lock()
+			connected := len(e.mesh.up) > 0
+			e.mesh.mu.Unlock()
 			e.mu.Lock()
+			e.f.SetConnected(connected)
 			var hello []byte
 			if !now.Before(next) {
 				next = now.Add(e.f.HelloInterval())
