@@ -48,6 +48,7 @@ for target in "$@"; do
 	[ "${BINARIES_ONLY:-}" != 1 ] && [ "$debarch" != - ] || continue
 
 	root=$(mktemp -d)
+	chmod 0755 "$root" # the package's ./ (mktemp makes it 0700)
 	trap 'rm -rf "$root"' EXIT
 	install -D -m 0755 "$bin" "$root/usr/bin/l2wg"
 	install -d -m 0755 "$root/lib/systemd/system"
