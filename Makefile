@@ -107,7 +107,7 @@ bench: deps build
 	$(GO) run ./cmd/l2wg/internal/bench -fastd -l2wg $(BIN) -out bench-results.md $(BENCHFLAGS)
 
 fuzz:
-	@for pkg in ./frag ./stp ./tunnel ./tap ./cmd/l2wg/internal/config; do \
+	@for pkg in ./frag ./stp ./bridge/mesh ./tunnel ./tap ./cmd/l2wg/internal/config; do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "fuzz $$pkg $$f for $(FUZZTIME)"; \
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \

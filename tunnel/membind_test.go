@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
 )
@@ -203,5 +204,31 @@ func memTunnels(t testing.TB, n int, newSwitch func() Switch) (*memNet, []*Tunne
 			t.Fatal(err)
 		}
 	}
+	waitSessions(t, tns...)
 	return m, tns
+}
+
+// waitSessions asks for handshakes until every peer of every tunnel has a
+// session: without one, frames are withheld (session.go).
+func waitSessions(t testing.TB, tns ...*Tunnel) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		missing := 0
+		for _, tn := range tns {
+			for _, p := range tn.Peers() {
+				if !p.hasSession(time.Now()) {
+					missing++
+					tn.Nudge(p)
+				}
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d peers have no session after 30 s", missing)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a state with a deadline
+	}
 }

@@ -30,6 +30,9 @@ type PeerPort struct {
 	sender sender       // its frames on the way to wireguard-go
 	added  time.Time    // when AddPeer made the port
 	lastRx atomic.Int64 // unix ns of the last packet received from the peer; 0: none
+
+	sessionUntil atomic.Int64 // unix ns until which its session carries traffic (session.go)
+	lastNudge    atomic.Int64 // unix ns of the last handshake request for withheld traffic
 }
 
 var _ bridge.Port = (*PeerPort)(nil)
@@ -38,8 +41,14 @@ var _ bridge.Port = (*PeerPort)(nil)
 // nothing. While the tunnel's queue is full it waits a little for room
 // (queueWait per batch), then drops and counts (Drops.QueueFull); so does a
 // peer that holds its share of the queue. A slow or dead peer thus never
-// stalls the port that sends.
+// stalls the port that sends. Without a session with the peer, frames are
+// dropped and counted (Drops.NoSession) and a handshake is requested
+// (session.go says why).
 func (p *PeerPort) WriteFrames(frames []bridge.Frame) {
+	if now := time.Now(); !p.hasSession(now) {
+		p.t.withheld(p, len(frames), now)
+		return
+	}
 	p.t.vtun.enqueue(&p.sender, p.label, frames)
 }
 

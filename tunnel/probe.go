@@ -166,7 +166,7 @@ func (t *Tunnel) handleProbe(p *PeerPort, chunk []byte, now time.Time) {
 		var pkt ctrlPacket
 		pkt.dst = p.label
 		putProbe(&pkt.data, probeReply, seq, sent)
-		t.vtun.sendControl(pkt)
+		t.sendControl(p, pkt, now)
 	case probeReply:
 		at, ok := p.probe.answered(seq, sent)
 		if !ok {
@@ -230,7 +230,7 @@ func (t *Tunnel) routineProbe(interval time.Duration) {
 				seq, at := p.probe.seq.Add(1), now.UnixNano()
 				p.probe.sent(seq, at)
 				putProbe(&pkt.data, probeRequest, seq, at)
-				t.vtun.sendControl(pkt)
+				t.sendControl(p, pkt, now)
 			}
 			t.mu.Unlock()
 		}

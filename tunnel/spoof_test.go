@@ -52,6 +52,7 @@ func TestPeerCannotSendUnderAnotherPeersLabel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	waitSessions(t, a, b, c) // frames are withheld until then (session.go)
 
 	// C's frame arrives on A's port for C.
 	genuine := ethFrame(t, 1514, 0)

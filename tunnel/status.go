@@ -132,6 +132,7 @@ type Drops struct {
 	Closed      uint64 // frames offered while the tunnel was closing
 	Control     uint64 // probes dropped because the control queue was full
 	QueueFull   uint64 // frames dropped because the queue to wireguard-go stayed full, or the peer held its share
+	NoSession   uint64 // frames and probes for a peer without a WireGuard session (session.go)
 	// UnsolicitedProbe: probe replies that answer no outstanding probe
 	// (never sent, answered already, or older than the last 64).
 	UnsolicitedProbe uint64
@@ -151,6 +152,7 @@ func (t *Tunnel) Drops() Drops {
 		Closed:      t.vtun.dropsClosed.Load(),
 		Control:     t.vtun.dropsCtrl.Load(),
 		QueueFull:   t.vtun.dropsFull.Load(),
+		NoSession:   t.vtun.dropsNoSession.Load(),
 
 		UnsolicitedProbe: t.rxUnsolicitedProbe.Load(),
 		ForeignLabel:     t.rxForeignLabel.Load(),

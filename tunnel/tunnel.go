@@ -52,19 +52,43 @@ type Config struct {
 	// Buffers bounds the packet buffers wireguard-go may have in use at once
 	// (each is 64 KiB), and with them the packets in flight and most of the
 	// memory of a busy node; 0: DefaultBuffers. Raised to MinBuffers(Bind)
-	// if lower.
+	// if lower. See MemoryLimit for the process's memory limit.
 	Buffers int
 }
 
-// DefaultBuffers is the default bound on wireguard-go's packet buffers: 768
-// of 64 KiB, 48 MiB at most. Its readers hold 384 of them (one batch for the
-// tunnel's reader, one for each of the UDP bind's two receivers), the rest
-// carry packets in flight.
-const DefaultBuffers = 768
+// DefaultBuffers is the default bound on wireguard-go's packet buffers:
+// 1024 of 64 KiB, 64 MiB. MinBuffers(bind) of them (896 with the default
+// UDP bind) may be held by its readers alone; the rest carry packets in
+// flight.
+const DefaultBuffers = 1024
 
 // MinBuffers is the least Config.Buffers that lets wireguard-go work with
-// bind: the buffers its readers hold, and one batch more in flight.
-func MinBuffers(bind conn.Bind) int { return 2*batchSize + 2*bind.BatchSize() }
+// bind. Each of its readers (the tunnel's, and one per receive function of
+// the bind: two for the UDP bind, IPv4 and IPv6) holds a batch of buffers
+// and takes a fresh one for every packet it has read before it hands that
+// batch on, so it may hold two batches at once; one batch more is left for
+// packets in flight. With fewer, the readers wait for each other for ever
+// (seen in the lab with 512: the tunnel stopped under TCP).
+func MinBuffers(bind conn.Bind) int { return 2*(batchSize+2*bind.BatchSize()) + batchSize }
+
+// memoryOverhead is what a node needs besides wireguard-go's buffers: the
+// queue to wireguard-go (queueBatches of batchBufLen), one peer's share of
+// reassembly (frag.DefaultMaxBytesPerPeer), the TAP's read batch, the
+// runtime and the code.
+const memoryOverhead = 24 << 20
+
+// MemoryLimit is a soft memory limit for a process that runs one tunnel with
+// Config.Buffers = buffers (0: DefaultBuffers), for debug.SetMemoryLimit:
+// the buffers plus memoryOverhead, 88 MiB by default. Without a limit the
+// garbage collector lets the heap grow to twice the live set (GOGC=100), and
+// the buffers wireguard-go's pools drop at each collection are zeroed, so
+// touched, when they are allocated again: peak RSS becomes twice the bound.
+func MemoryLimit(buffers int) int64 {
+	if buffers == 0 {
+		buffers = DefaultBuffers
+	}
+	return int64(buffers)*device.MaxMessageSize + memoryOverhead
+}
 
 // newDeviceMu serialises setting wireguard-go's pool bound (a package
 // variable of the patched copy) and creating a device, which reads it.
@@ -162,7 +186,8 @@ func New(cfg Config, sw Switch) (*Tunnel, error) {
 	if cfg.ProbeInterval <= 0 {
 		cfg.ProbeInterval = DefaultProbeInterval
 	}
-	t.wg.Add(2)
+	t.wg.Add(3)
+	go t.routineWatchSessions()
 	go t.routineExpireReassembly()
 	go t.routineProbe(cfg.ProbeInterval)
 	return t, nil
@@ -289,6 +314,11 @@ func (t *Tunnel) receive(bufs [][]byte, offset int) {
 		}
 		if p != stamped { // once per peer per batch
 			p.lastRx.Store(now.UnixNano())
+			// A packet from the peer: wireguard-go has its keys, and
+			// has them for longer than the poll (session.go) may say.
+			if until := now.Add(sessionPollSlow).UnixNano(); until > p.sessionUntil.Load() {
+				p.sessionUntil.Store(until)
+			}
 			stamped = p
 		}
 		if isProbe(chunk) {

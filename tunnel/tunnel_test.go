@@ -66,9 +66,17 @@ func genKey(t testing.TB) [32]byte {
 	return k
 }
 
-// pair builds two tunnels peered over in-memory binds: a's port 0 is b, and
-// b's port 0 is a.
+// pair builds two tunnels peered over in-memory binds, with a session: a's
+// port 0 is b, and b's port 0 is a.
 func pair(t testing.TB, mtu int) (a, b *Tunnel, swA, swB *fakeSwitch) {
+	t.Helper()
+	a, b, swA, swB = pairNoSession(t, mtu)
+	waitSessions(t, a, b)
+	return a, b, swA, swB
+}
+
+// pairNoSession is pair before any handshake.
+func pairNoSession(t testing.TB, mtu int) (a, b *Tunnel, swA, swB *fakeSwitch) {
 	t.Helper()
 	binds := bindtest.NewChannelBinds()
 	keyA, keyB := genKey(t), genKey(t)
@@ -274,7 +282,7 @@ func TestSplitEndpoint(t *testing.T) {
 var quiet = slog.New(slog.DiscardHandler)
 
 func TestStatusReportsHandshakeAndBytes(t *testing.T) {
-	a, _, swA, swB := pair(t, DefaultMTU)
+	a, b, swA, swB := pairNoSession(t, DefaultMTU)
 	st, err := a.Status()
 	if err != nil {
 		t.Fatal(err)
@@ -282,6 +290,7 @@ func TestStatusReportsHandshakeAndBytes(t *testing.T) {
 	if len(st.Peers) != 1 || st.Peers[0].Name != "b" || st.Peers[0].Live(time.Now()) {
 		t.Fatalf("before any traffic: %+v", st)
 	}
+	waitSessions(t, a, b) // frames are withheld until then
 	swA.port(0).WriteFrames([]bridge.Frame{{Data: ethFrame(t, 1514, 0)}})
 	select {
 	case <-swB.frames:

@@ -19,11 +19,6 @@ const (
 	// and so the memory they hold (queueBatches * batchBufLen, allocated
 	// as they are first needed).
 	queueBatches = 64
-	// peerShare is how many of the queued batches one peer may hold and
-	// still wait for more while other peers have batches queued too: beyond
-	// it, a peer that wireguard-go cannot keep up with (or a flood towards
-	// one) drops at once, and the batches that come free go to the others.
-	peerShare = queueBatches / 2
 	// batchBufLen holds one largest frame, or many small ones.
 	batchBufLen = frag.MaxFrameLen + 2048
 	// batchFrames is the most frames one batch carries.
@@ -34,6 +29,10 @@ const (
 	// stalled tunnel never blocks the port that sends (nor a peer's
 	// receiver forwarding transit frames) for long.
 	queueWait = 10 * time.Millisecond
+	// queueWaitAlone is the wait of a peer whose batches are all the queue
+	// holds: nobody else waits behind it, but a receiver forwarding transit
+	// frames must not wait for a reader that waits for its buffers.
+	queueWaitAlone = 100 * time.Millisecond
 )
 
 // outBatch is a run of frames for one peer, copied into one buffer, waiting
@@ -68,8 +67,9 @@ func (b *outBatch) add(offload *[frag.OffloadLen]byte, frame []byte) {
 // labelled chunks directly into its own buffers. Inbound, wireguard-go
 // writes decrypted chunks, which go to reassembly and then to the switch.
 //
-// The queue holds at most queueBatches batches, one peer at most peerShare
-// of them; beyond that frames are dropped and counted (see enqueue).
+// The queue holds at most queueBatches batches; when it is full, the peer
+// with most of its bytes drops at once, the others wait a little, and then
+// drop too (see enqueue and batch).
 type virtualTUN struct {
 	mtu      int
 	maxChunk int // frag chunk bytes per packet: mtu minus the label header
@@ -79,10 +79,13 @@ type virtualTUN struct {
 	queue     chan *outBatch
 	free      chan *outBatch // batches not in use; allocated up to queueBatches
 	allocated atomic.Int32
-	ctrl      chan ctrlPacket // control messages, ahead of frames
-	events    chan tun.Event
-	closed    chan struct{}
-	closeOnce sync.Once
+	// queuedBytes is the frame bytes of all queued batches: a peer with
+	// more than half of them, in a full queue, drops at once (batch).
+	queuedBytes atomic.Int64
+	ctrl        chan ctrlPacket // control messages, ahead of frames
+	events      chan tun.Event
+	closed      chan struct{}
+	closeOnce   sync.Once
 
 	// The reader's state: only wireguard-go's TUN reader goroutine touches it.
 	cur    *outBatch
@@ -92,10 +95,11 @@ type virtualTUN struct {
 	// receive handles a batch of decrypted packets (tunnel.receive).
 	receive func(bufs [][]byte, offset int)
 
-	dropsTooBig atomic.Uint64
-	dropsClosed atomic.Uint64
-	dropsCtrl   atomic.Uint64
-	dropsFull   atomic.Uint64
+	dropsTooBig    atomic.Uint64
+	dropsClosed    atomic.Uint64
+	dropsCtrl      atomic.Uint64
+	dropsFull      atomic.Uint64
+	dropsNoSession atomic.Uint64
 }
 
 func newVirtualTUN(mtu int, self Label) *virtualTUN {
@@ -121,12 +125,13 @@ type sender struct {
 	mu     sync.Mutex
 	timer  *time.Timer
 	queued atomic.Int32 // batches of this peer in the queue or being read
+	bytes  atomic.Int64 // bytes of frames in those batches
 }
 
 // enqueue copies frames for dst into batches and queues them. When no batch
 // is free (the queue is full) it waits up to queueWait for one, so that a
-// fast sender is slowed to wireguard-go's pace; when the peer holds its
-// share of a full queue, when the wait runs out, or once the device is
+// fast sender is slowed to wireguard-go's pace; when the peer holds most of
+// a full queue, when the wait runs out, or once the device is
 // closed, the remaining frames are dropped and counted. It never blocks for
 // longer than queueWait per batch, and it retains nothing. It reports false
 // once the device is closed.
@@ -147,7 +152,7 @@ func (t *virtualTUN) enqueue(s *sender, dst Label, frames []bridge.Frame) bool {
 			continue
 		}
 		if b != nil && !b.fits(len(data)) {
-			t.queue <- b // never blocks: there are no more batches than it holds
+			t.push(b)
 			b = nil
 		}
 		if b == nil {
@@ -165,15 +170,23 @@ func (t *virtualTUN) enqueue(s *sender, dst Label, frames []bridge.Frame) bool {
 		b.add(&frames[i].Offload, data)
 	}
 	if b != nil {
-		t.queue <- b // never blocks: there are no more batches than it holds
+		t.push(b)
 	}
 	return true
 }
 
+// push queues a filled batch. It never blocks: there are no more batches
+// than the queue holds.
+func (t *virtualTUN) push(b *outBatch) {
+	b.owner.bytes.Add(int64(b.used))
+	t.queuedBytes.Add(int64(b.used))
+	t.queue <- b
+}
+
 // batch returns an empty batch. When none is free it waits up to queueWait
-// for one, unless the peer holds more than its share of the queue and other
-// peers have batches in it too: then, or when the wait runs out, it returns
-// nil with ok true; when the device closes, nil with ok false.
+// for one (queueWaitAlone if all queued batches are the peer's), unless the peer holds more than half of the queued bytes and
+// other peers have batches queued too: then, or when the wait runs out, it
+// returns nil with ok true; when the device closes, nil with ok false.
 func (t *virtualTUN) batch(s *sender) (b *outBatch, ok bool) {
 	s.queued.Add(1) // undone by release, or here when there is no batch
 	select {
@@ -185,17 +198,20 @@ func (t *virtualTUN) batch(s *sender) (b *outBatch, ok bool) {
 		return new(outBatch), true
 	}
 	t.allocated.Add(-1)
-	// A peer beyond its share does not wait while other peers have frames
-	// queued: the batches that come free go to them.
-	held := s.queued.Load()
-	if inUse := t.allocated.Load() - int32(len(t.free)); held > peerShare && held < inUse {
-		s.queued.Add(-1)
-		return nil, true
+	// The peer with most of the queued bytes does not wait while other
+	// peers have frames queued too: the batches that come free go to them.
+	wait := queueWaitAlone
+	if s.queued.Load() < t.allocated.Load()-int32(len(t.free)) {
+		if s.bytes.Load()*2 > t.queuedBytes.Load() {
+			s.queued.Add(-1)
+			return nil, true
+		}
+		wait = queueWait
 	}
 	if s.timer == nil {
-		s.timer = time.NewTimer(queueWait)
+		s.timer = time.NewTimer(wait)
 	} else {
-		s.timer.Reset(queueWait)
+		s.timer.Reset(wait)
 	}
 	ok = true
 	select {
@@ -214,6 +230,8 @@ func (t *virtualTUN) batch(s *sender) (b *outBatch, ok bool) {
 func (t *virtualTUN) release(b *outBatch) {
 	if b.owner != nil {
 		b.owner.queued.Add(-1)
+		b.owner.bytes.Add(-int64(b.used))
+		t.queuedBytes.Add(-int64(b.used))
 	}
 	b.owner, b.n, b.used = nil, 0, 0
 	t.free <- b

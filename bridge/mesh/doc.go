@@ -108,6 +108,12 @@
 //     for multi-destination), in front of the Ethernet frame before
 //     fragmentation. A fixed size keeps the decoder branch-free; shaving the
 //     egress off multi-destination frames would save 4 bytes per broadcast.
+//   - Control messages travel on the links themselves, behind a data
+//     header with the control flag (hop limit 1, egress 0), not in a
+//     tunnel chunk type of their own: they ride the same fragmentation as
+//     frames, so a record of 255 links (2 KB) crosses a 1,420-byte tunnel,
+//     and the tunnel package needs no change. A node that does not speak
+//     the mesh drops them as malformed frames.
 //   - Caps: MaxNodes (4,096) records in the database, MaxLinks (64, at most
 //     MaxRecordLinks 255 on the wire) links per record. A record of a new
 //     node over the cap, or one with too many links, is dropped and counted,
@@ -120,7 +126,10 @@
 //
 // # Not here (yet)
 //
-// Appointed forwarders for LANs shared by several nodes' TAPs, the edge
-// towards kernel STP (the mesh as one virtual root), equal-cost multipath
-// (one tree per ECT algorithm), and signatures.
+// Appointed forwarders for LANs shared by several nodes' TAPs (until then a
+// LAN that joins two nodes' TAPs makes a loop: shortest-path mode is for
+// TAPs with nothing but VMs behind them), the edge towards kernel STP (the
+// mesh as one virtual root), equal-cost multipath (one tree per ECT
+// algorithm), signatures, and a purge of a dead node's record (it ages
+// out; the two-way check already takes it out of every graph).
 package mesh

@@ -58,7 +58,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.L2WG, "l2wg", "", "l2wg binary (default: go build ./cmd/l2wg)")
 	fs.BoolVar(&o.Fastd, "fastd", false, "also measure fastd in TAP mode")
 	fs.StringVar(&o.Only, "only", "", "comma-separated contestants to run: wg, vxlan, tinc, fastd, l2wg (default all)")
-	fs.StringVar(&o.UDPRate, "udp-rate", "2G", "offered rate of the UDP test (iperf3 -b)")
+	fs.StringVar(&o.UDPRate, "udp-rate", "0", "offered rate of the UDP tests (iperf3 -b; 0: as fast as the sender can)")
 	fs.IntVar(&o.IdlePings, "pings", 300, "echo requests of the idle latency run")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the work directory (logs, configs) for debugging")
 	if err := fs.Parse(args); err != nil {
@@ -131,7 +131,10 @@ func run(ctx context.Context, log *slog.Logger, o options, args []string) error 
 	if err != nil {
 		return err
 	}
-	p := params{Seconds: o.Seconds, UDPRate: o.UDPRate, IdlePings: o.IdlePings}
+	p := params{Seconds: o.Seconds, UDPRate: o.UDPRate, IdlePings: o.IdlePings, IdleSeconds: 10}
+	if o.Quick {
+		p.IdleSeconds = 5
+	}
 	res := &results{Contestants: contestants}
 	for rep := range o.Reps {
 		row := make([]*sample, len(contestants))
@@ -214,9 +217,11 @@ func logSample(log *slog.Logger, c contestant, s *sample) {
 	log.Info("measured", "contestant", c.Name(),
 		"tcp1_mbps", int(v[mTCP1]), "tcp4_mbps", int(v[mTCP4]),
 		"udp_mbps", int(v[mUDP]), "udp_loss_pct", fmt.Sprintf("%.1f", v[mUDPLoss]),
+		"kpps_64", fmt.Sprintf("%.1f", v[mPPS64]), "kpps_512", fmt.Sprintf("%.1f", v[mPPS512]),
 		"rtt_idle_ms", fmt.Sprintf("%.3f/%.3f", v[mRTTIdleMean], v[mRTTIdleP99]),
 		"rtt_load_ms", fmt.Sprintf("%.3f/%.3f", v[mRTTLoadMean], v[mRTTLoadP99]),
-		"cpu_s_per_gb", fmt.Sprintf("%.2f", v[mCPUPerGB]), "rss_mb", fmt.Sprintf("%.1f/%.1f", v[mRSSTCP], v[mRSSAll]))
+		"cpu_s_per_gb", fmt.Sprintf("%.2f", v[mCPUPerGB]), "rss_mb", fmt.Sprintf("%.1f/%.1f", v[mRSSTCP], v[mRSSAll]),
+		"rss_idle50_mb", fmt.Sprintf("%.1f", v[mRSSIdle50]), "first_frame_s", fmt.Sprintf("%.1f", v[mFirstFrame]))
 }
 
 // commandLine is the command that reproduces this run, from the repository.

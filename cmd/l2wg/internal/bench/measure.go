@@ -13,10 +13,28 @@ import (
 
 // params are the test parameters of a run.
 type params struct {
-	Seconds   int    // length of each iperf3 test
-	UDPRate   string // iperf3 -b for the UDP test
-	IdlePings int    // echo requests of the idle latency run
+	Seconds     int    // length of each iperf3 test
+	UDPRate     string // iperf3 -b for the UDP tests
+	IdlePings   int    // echo requests of the idle latency run
+	IdleSeconds int    // how long the node with idlePeers peers idles
 }
+
+// The datagram lengths (iperf3 -l) of the frame-rate tests: 64 and 512
+// bytes of UDP payload, frames of 106 and 554 bytes.
+const (
+	smallUDP  = 64
+	mediumUDP = 512
+)
+
+// An idleMeasurer can also start one more node of itself with idlePeers
+// configured peers that never answer, and report its peak RSS after it has
+// idled for a while: the memory a hypervisor gives a mesh that is quiet.
+type idleMeasurer interface {
+	idleRSS(ctx context.Context, lab *netns.Lab, dir string, seconds int) (int64, error)
+}
+
+// idlePeers is how many peers the idle node has.
+const idlePeers = 50
 
 // readyTimeout bounds the wait for a contestant's full-size DF ping to pass
 // (l2wg's spanning tree alone takes 8 s to let frames through).
@@ -44,6 +62,7 @@ func measure(ctx context.Context, log *slog.Logger, p params, c contestant, dir 
 		s.Err = fmt.Errorf("build topology: %w", err)
 		return s
 	}
+	started := time.Now()
 	procs, err := c.Start(ctx, lab, dir)
 	if err != nil {
 		s.Err = fmt.Errorf("start: %w", err)
@@ -58,6 +77,7 @@ func measure(ctx context.Context, log *slog.Logger, p params, c contestant, dir 
 		s.Err = err
 		return s
 	}
+	s.Values[mFirstFrame] = time.Since(started).Seconds()
 	srv := &iperfServer{lab: lab, ns: path.Server}
 	if err := srv.start(ctx); err != nil {
 		s.Err = err
@@ -79,8 +99,26 @@ func measure(ctx context.Context, log *slog.Logger, p params, c contestant, dir 
 	} else {
 		s.Values[mUDP], s.Values[mUDPLoss] = r.Mbps, r.LostPercent
 	}
+	for _, t := range []struct {
+		len int
+		m   metric
+	}{{smallUDP, mPPS64}, {mediumUDP, mPPS512}} {
+		udp := iperfTest{Seconds: p.Seconds, UDPLen: t.len, UDPRate: p.UDPRate}
+		if r, err := runIperf(ctx, lab, srv, path.Client, path.Addr, udp); err != nil {
+			s.problem(fmt.Sprintf("iperf3 UDP %d bytes", t.len), err)
+		} else {
+			s.Values[t.m] = r.Mbps * 1e6 / 8 / float64(t.len) / 1e3
+		}
+	}
 
 	measureRSS(pids, mRSSAll, s)
+	if im, ok := c.(idleMeasurer); ok {
+		if rss, err := im.idleRSS(ctx, lab, dir, p.IdleSeconds); err != nil {
+			s.problem(fmt.Sprintf("idle with %d peers", idlePeers), err)
+		} else {
+			s.Values[mRSSIdle50] = float64(rss) / 1e6
+		}
+	}
 	for _, p := range procs {
 		if err := exited(p); err != nil {
 			s.problem("during the tests", err)

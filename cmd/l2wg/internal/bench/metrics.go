@@ -13,6 +13,8 @@ const (
 	mTCP4
 	mUDP
 	mUDPLoss
+	mPPS64
+	mPPS512
 	mRTTIdleMean
 	mRTTIdleP99
 	mRTTLoadMean
@@ -20,6 +22,8 @@ const (
 	mCPUPerGB
 	mRSSTCP
 	mRSSAll
+	mRSSIdle50
+	mFirstFrame
 	numMetrics
 )
 
@@ -41,6 +45,8 @@ var metricInfos = [numMetrics]metricInfo{
 	mTCP4:        {Decimals: 0, HigherIsBetter: true},
 	mUDP:         {Decimals: 0, HigherIsBetter: true},
 	mUDPLoss:     {Decimals: 1, NoRatio: true},
+	mPPS64:       {Decimals: 1, HigherIsBetter: true},
+	mPPS512:      {Decimals: 1, HigherIsBetter: true},
 	mRTTIdleMean: {Decimals: 3},
 	mRTTIdleP99:  {Decimals: 3},
 	mRTTLoadMean: {Decimals: 3},
@@ -48,6 +54,8 @@ var metricInfos = [numMetrics]metricInfo{
 	mCPUPerGB:    {Decimals: 2},
 	mRSSTCP:      {Decimals: 1},
 	mRSSAll:      {Decimals: 1},
+	mRSSIdle50:   {Decimals: 1, NoRatio: true},
+	mFirstFrame:  {Decimals: 1},
 }
 
 // metricLabels returns the report's label of every metric for a run with
@@ -56,8 +64,10 @@ func metricLabels(udpRate string) [numMetrics]string {
 	return [numMetrics]string{
 		mTCP1:        "TCP, 1 stream (Mbit/s)",
 		mTCP4:        "TCP, 4 streams (Mbit/s)",
-		mUDP:         fmt.Sprintf("UDP, full-size datagrams at %s offered: delivered (Mbit/s)", udpRate),
+		mUDP:         fmt.Sprintf("UDP, full-size datagrams (1472 bytes VM to VM) at %s offered: delivered (Mbit/s)", rateName(udpRate)),
 		mUDPLoss:     "UDP loss (%)",
+		mPPS64:       fmt.Sprintf("UDP, %d-byte datagrams at %s offered: delivered (kpps)", smallUDP, rateName(udpRate)),
+		mPPS512:      fmt.Sprintf("UDP, %d-byte datagrams at %s offered: delivered (kpps)", mediumUDP, rateName(udpRate)),
 		mRTTIdleMean: "ping RTT idle, mean (ms)",
 		mRTTIdleP99:  "ping RTT idle, p99 (ms)",
 		mRTTLoadMean: "ping RTT under load (TCP 4 streams), mean (ms)",
@@ -65,7 +75,17 @@ func metricLabels(udpRate string) [numMetrics]string {
 		mCPUPerGB:    "VPN CPU per GB delivered, TCP 1 stream (CPU s/GB)",
 		mRSSTCP:      "peak RSS of one VPN process, after the TCP tests (MB)",
 		mRSSAll:      "peak RSS of one VPN process, after all tests (MB)",
+		mRSSIdle50:   fmt.Sprintf("peak RSS of one l2wg with %d configured peers, idle (MB)", idlePeers),
+		mFirstFrame:  "first frame across after start (s)",
 	}
+}
+
+// rateName spells iperf3's -b: 0 is no limit.
+func rateName(rate string) string {
+	if rate == "0" {
+		return "unlimited rate"
+	}
+	return rate
 }
 
 // sample is what one repetition of one contestant measured.

@@ -191,16 +191,21 @@ func (rp *report) writeNotes(w io.Writer) {
   datagrams). tinc 1.0: switch mode, PMTUDiscovery = no, default cipher and digest. l2wg: the README's
   configuration, with the shortest 802.1D spanning-tree timers (hello 1 s, forward delay 4 s,
   max age 6 s) so its ports forward 8 s after start instead of 30 s.
-- TCP and UDP: iperf3 -J, client in one VM (or hypervisor), receiver's goodput; UDP with -b %[7]s.
+- TCP and UDP: iperf3 -J, client in one VM (or hypervisor), receiver's goodput; UDP with -b %[7]s
+  (0: as fast as the sender can), full-size datagrams, then %[11]d- and %[12]d-byte datagrams whose
+  rate is the receiver's goodput in packets per second.
+- First frame: from starting the VPN's daemons to the first reply to the check ping (polled every
+  100 ms; l2wg's spanning tree lets frames through 8 s after start with the timers above).
 - Round trip: ping every %[8]v; idle %[9]d requests before the TCP tests, under load %[10]d requests
   from 1 s into the TCP 4-stream test; mean and 99th percentile of the replies.
 - CPU: utime + stime from /proc/<pid>/stat of the VPN processes on both hypervisors across the TCP
   1-stream test, divided by the GB (10^9 bytes) the receiver got. For wireguard-go + VXLAN this is
   wireguard-go only: the kernel's VXLAN and bridge work belongs to no process and is not counted.
 - Peak RSS: VmHWM from /proc/<pid>/status of the larger of the two VPN processes, read after the
-  TCP tests and again after the UDP test (the end of the repetition).
+  TCP tests and again after the UDP tests (the end of the repetition). l2wg only: one more l2wg in a
+  namespace of its own, with %[13]d peers at endpoints where nothing answers, idle for %[14]d s.
 `, fmt.Sprintf("ping -M do -s %d", vmPath.DFSize), wgMTU, wgMTU-28, vxlanID, vxlanPort, vxlanWGMTU,
-		p.UDPRate, pingInterval, p.IdlePings, loadPings)
+		p.UDPRate, pingInterval, p.IdlePings, loadPings, smallUDP, mediumUDP, idlePeers, p.IdleSeconds)
 }
 
 // plural returns "1 repetition", "3 repetitions".

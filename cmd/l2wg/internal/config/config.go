@@ -62,6 +62,8 @@ type Config struct {
 	StormLimit    int // flooded frames per second per ingress port; 0: no limit
 
 	STP STP
+	// MeshProtocol is [mesh] protocol: MeshSpanningTree or MeshShortestPath.
+	MeshProtocol string
 
 	Peers []Peer
 
@@ -81,6 +83,15 @@ type STP struct {
 	BPDUGuard    bool // a BPDU from the VM side disables the TAP port for a while
 	Protocol     stp.Protocol
 }
+
+// The mesh protocols ([mesh] protocol).
+const (
+	MeshSpanningTree = "spanning-tree" // one tree over the peerings: [stp]
+	MeshShortestPath = "shortest-path" // link state, bridge/mesh
+)
+
+// MeshProtocols are the values [mesh] protocol may take.
+var MeshProtocols = []string{MeshSpanningTree, MeshShortestPath}
 
 // Peer is one [[peer]].
 type Peer struct {

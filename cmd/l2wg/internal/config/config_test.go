@@ -90,6 +90,7 @@ func TestConfigErrorsNameFileLineAndField(t *testing.T) {
 		{"port range", "private_key_file = \"node.key\"\nlisten_port = 70000\n", ":2: listen_port: 70000: must be between 0 and 65535"},
 		{"wrong type", "private_key_file = \"node.key\"\nlisten_port = \"51820\"\n", ":2: listen_port: "},
 		{"tunnel mtu", "private_key_file = \"node.key\"\n[tunnel]\nmtu = 100\n", ":3: tunnel.mtu: 100: must be between 576 and 9000"},
+		{"mesh protocol", "private_key_file = \"node.key\"\n[mesh]\nprotocol = \"ospf\"\n", `:3: mesh.protocol: "ospf": must be spanning-tree or shortest-path`},
 		{"ageing", "private_key_file = \"node.key\"\n[switch]\nageing_time = \"5\"\n", `:3: switch.ageing_time: "5": not a duration`},
 		{"tap name", "private_key_file = \"node.key\"\n[tap]\nname = \"a-name-that-is-too-long\"\n", `:3: tap.name: "a-name-that-is-too-long" is 23 bytes: must be at most 15`},
 		{"syntax", "private_key_file = \"node.key\"\n[tap\n", ":2"},

@@ -15,6 +15,7 @@ type File struct {
 	Tunnel FileTunnel `toml:"tunnel,omitempty"`
 	Switch FileSwitch `toml:"switch,omitempty"`
 	STP    FileSTP    `toml:"stp,omitempty"`
+	Mesh   FileMesh   `toml:"mesh,omitempty"`
 
 	Peers []FilePeer `toml:"peer,omitempty"`
 }
@@ -59,6 +60,11 @@ type FileSTP struct {
 	TAPCost      *int   `toml:"tap_cost,omitempty"`
 	BPDUGuard    bool   `toml:"bpdu_guard,omitempty"`
 	Protocol     string `toml:"protocol,omitempty"`
+}
+
+// FileMesh is the [mesh] table.
+type FileMesh struct {
+	Protocol string `toml:"protocol,omitempty"`
 }
 
 // FilePeer is one [[peer]].

@@ -122,6 +122,9 @@ var Keys = []*Key{
 	{Path: "stp.bpdu_guard", Default: false, Live: true, value: func(c *Config) any { return c.STP.BPDUGuard },
 		Doc: "any spanning-tree message from the VM side disables the TAP port for 30 s (logged); for sites where no bridge may sit behind the TAP. Do not combine with `tap = \"stp\"`"},
 
+	{Path: "mesh.protocol", Default: MeshSpanningTree, value: func(c *Config) any { return c.MeshProtocol },
+		Doc: "how frames cross the mesh of peerings: `spanning-tree` (one tree, as `[stp]` configures it) or `shortest-path` (a link-state protocol: every frame takes a shortest path from its ingress node, multi-destination frames its ingress node's tree with a reverse-path check, no blocked peering; costs are the peers' `cost`, `auto` following the RTT; the TAP forwards at once, with no spanning tree: only for TAPs with nothing but VMs behind them, not for a LAN shared by several l2wg nodes)"},
+
 	{Path: "peer.cost", Default: "auto", Live: true, peerValue: func(p *Peer) any { return p.Cost },
 		Doc: "path cost of the peer's port: `\"auto\"` follows the least round trip of the last 10–20 s — the path's delay, not the queues that traffic fills (100 + 1 per 100 µs, changed only when it moves by more than a fifth and more than 10, so jitter does not flap the tree), or a fixed 1–200000000; lower is preferred"},
 	{Path: "peer.name", DefaultText: "first 8 characters of the key", Live: true, peerValue: func(p *Peer) any { return p.Name },

@@ -155,6 +155,10 @@ func (v *validator) validate(fc *File) *Config {
 	cfg.StormLimit = v.int("switch.storm_limit", fc.Switch.StormLimit)
 
 	v.validateSTP(fc, cfg)
+	cfg.MeshProtocol = v.str("mesh.protocol", fc.Mesh.Protocol)
+	if !slices.Contains(MeshProtocols, cfg.MeshProtocol) {
+		v.fail("mesh.protocol", "%q: must be %s", fc.Mesh.Protocol, orList(MeshProtocols))
+	}
 	v.validatePeers(fc, cfg)
 	return cfg
 }

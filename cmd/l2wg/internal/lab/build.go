@@ -92,6 +92,9 @@ func Build(ctx context.Context, t *Topology, opt Options) (*Lab, error) {
 		{"l2wg", l.startAllSites},
 	}
 	for _, s := range steps {
+		if s.name == "l2wg" && opt.Hold {
+			continue
+		}
 		if err := ctx.Err(); err != nil {
 			return nil, l.failBuild(err)
 		}

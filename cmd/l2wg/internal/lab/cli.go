@@ -38,7 +38,7 @@ func (e *ExitError) Unwrap() error { return e.Err }
 const usage = `usage: l2wg lab <command> [arguments]
 
 Build l2wg networks in network namespaces from a topology file, or from a
-shipped topology by name (two-hypervisors, five-sites, triangle).
+shipped topology by name (two-hypervisors, five-sites, triangle, ...; lab list).
 
 commands:
   run TOPOLOGY      build, wait for convergence, check, report, tear down;

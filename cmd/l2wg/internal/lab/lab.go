@@ -37,6 +37,9 @@ type Options struct {
 	Detach bool
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
+	// Hold builds everything but starts no l2wg: StartAll starts them (a
+	// measurement that must watch from before the first handshake).
+	Hold bool
 }
 
 // A Lab is a built (or attached) lab: its plan, its namespaces, and the

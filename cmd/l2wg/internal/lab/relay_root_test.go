@@ -80,7 +80,16 @@ func TestRelayDelayAndLoss(t *testing.T) {
 	if res.avg < 19 || res.avg > 26 {
 		t.Errorf("rtt %.1f ms, want about 20 ms", res.avg)
 	}
+	// A packet may still be in the relay's delay line when ping ends: wait
+	// (bounded) until every packet taken in has left or been lost.
 	st := r.stats()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); st = r.stats() {
+		ab, ba := st.Directions["a-b a>b"], st.Directions["a-b b>a"]
+		if ab.In == ab.Out+ab.Lost && ba.In == ba.Out+ba.Lost {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	for _, d := range []string{"a-b a>b", "a-b b>a"} {
 		s := st.Directions[d]
 		if s.Lost == 0 || s.Out == 0 || s.In != s.Out+s.Lost {

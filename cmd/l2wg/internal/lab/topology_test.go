@@ -7,7 +7,7 @@ import (
 )
 
 func TestShippedTopologiesParseAndPlan(t *testing.T) {
-	want := []string{"five-sites", "triangle", "two-hypervisors"}
+	want := []string{"five-sites", "five-sites-full", "ha-pair", "triangle", "twelve-sites", "two-hypervisors"}
 	if got := Shipped(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("Shipped() = %v, want %v", got, want)
 	}

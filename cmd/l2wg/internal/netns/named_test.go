@@ -44,6 +44,13 @@ func TestNamedLabOutlivesItsMaker(t *testing.T) {
 	if err := syscall.Kill(p.PID, 0); err != nil {
 		t.Fatalf("detached process %d not running: %v", p.PID, err)
 	}
+	// The shell writes its line before it execs sleep; wait for it (bounded)
+	// so that deleting the namespaces below cannot end it before it wrote.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile(logPath); strings.Contains(string(b), "started") {
+			break
+		}
+	}
 	if sid, _ := unix.Getsid(p.PID); sid != p.PID {
 		t.Errorf("detached process has session %d, want its own (%d)", sid, p.PID)
 	}

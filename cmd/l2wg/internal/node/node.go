@@ -42,7 +42,8 @@ type Node struct {
 	tap  *tap.Device
 	port *tapPort // the TAP as a switch port
 	tun  *tunnel.Tunnel
-	st   *spanning.Tree // nil when [stp] enabled = false
+	st   *spanning.Tree // nil when [stp] enabled = false, or in mesh mode
+	mesh *meshDriver    // nil unless [mesh] protocol = "shortest-path"
 	ctl  net.Listener
 
 	level *slog.LevelVar // log level, changed by reload
@@ -104,6 +105,11 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 	if err := n.openSwitch(pub); err != nil {
 		return n, err
 	}
+	if cfg.MeshProtocol == config.MeshShortestPath {
+		if n.mesh, err = newMeshDriver(n.br, pub, log); err != nil {
+			return n, err
+		}
+	}
 	if err := n.openTunnel(); err != nil {
 		return n, err
 	}
@@ -116,7 +122,7 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 		n.br.SetVLANFilter(p.PortID(), pc.VLANs)
 		peers = append(peers, p)
 	}
-	if cfg.STP.Enabled {
+	if cfg.STP.Enabled && n.mesh == nil {
 		if err := n.startSpanningTree(pub, peers); err != nil {
 			return n, err
 		}
@@ -142,6 +148,10 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 			defer n.wg.Done()
 			lv.routineSpanningTree(n.done)
 		}()
+	}
+	if n.mesh != nil {
+		n.wg.Add(1)
+		go n.routineMesh()
 	}
 	n.uapi = uapi.Start(n.tap.Name(), n.tun, log)
 	n.reresolve = resolve.New(resolve.Tunnel(n.tun), resolve.Config{Stale: cfg.ReresolveAfter, Logger: log})
@@ -194,6 +204,10 @@ func (n *Node) openSwitch(pub [32]byte) error {
 // the switch behind the capture's tap points.
 func (n *Node) openTunnel() error {
 	cfg := n.cfg
+	var sw tunnel.Switch = peerSwitch{n.br, cfg.STP.Enabled, &n.storm}
+	if n.mesh != nil {
+		sw = meshSwitch{n.mesh}
+	}
 	tun, err := tunnel.New(tunnel.Config{
 		PrivateKey: cfg.PrivateKey,
 		ListenPort: cfg.ListenPort,
@@ -205,7 +219,7 @@ func (n *Node) openTunnel() error {
 		},
 		Logger:        n.log,
 		ProbeInterval: cfg.ProbeInterval,
-	}, n.capture.Wrap(peerSwitch{n.br, cfg.STP.Enabled, &n.storm}))
+	}, n.capture.Wrap(sw))
 	if err != nil {
 		return err
 	}

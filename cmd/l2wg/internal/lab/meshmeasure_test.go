@@ -1,0 +1,134 @@
+package lab
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLongestGapAndDuplicates(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	out := pingOutput(t0, at(3*time.Second), [2]time.Time{at(time.Second), at(1500 * time.Millisecond)})
+	rs := parseReplies(out)
+	if len(rs) < 200 {
+		t.Fatalf("%d replies parsed", len(rs))
+	}
+	// From the failure at 1.2 s the first reply is at 1.5 s.
+	if g := LongestGap(rs, at(1200*time.Millisecond), at(3*time.Second)); g < 299*time.Millisecond || g > 301*time.Millisecond {
+		t.Errorf("gap from 1.2s = %v, want 300ms", g)
+	}
+	if g := LongestGap(rs, t0, at(3*time.Second)); g < 509*time.Millisecond || g > 511*time.Millisecond {
+		t.Errorf("gap over the stream = %v, want 510ms", g)
+	}
+	// A stream that ends early: the gap runs to the end.
+	if g := LongestGap(rs, t0, at(4*time.Second)); g < time.Second {
+		t.Errorf("gap to a later end = %v, want over 1s", g)
+	}
+	if n := duplicates(rs); n != 0 {
+		t.Errorf("%d duplicates in a clean stream", n)
+	}
+	dup := out + "[1800000002.000000] 64 bytes from 192.168.77.63: icmp_seq=20 ttl=64 time=0.5 ms (DUP!)\n" +
+		"[1800000002.000100] 64 bytes from 192.168.77.64: icmp_seq=20 ttl=64 time=0.5 ms\n"
+	rs = parseReplies(dup)
+	if n := duplicates(rs); n != 1 {
+		t.Errorf("duplicates = %d, want 1 (a second reply from .63 to request 20; .64's is another VM's)", n)
+	}
+	if !rs[len(rs)-2].dup || rs[len(rs)-1].dup {
+		t.Errorf("DUP! marks: %v %v", rs[len(rs)-2].dup, rs[len(rs)-1].dup)
+	}
+}
+
+func TestBestPaths(t *testing.T) {
+	sites := []string{"rho", "bob", "epsilon", "vorke"}
+	rtts := []PeeringRTT{
+		{A: "rho", B: "bob", Measured: 8}, {A: "rho", B: "epsilon", Measured: 80},
+		{A: "rho", B: "vorke", Measured: 88}, {A: "epsilon", B: "vorke", Measured: 20},
+		{A: "bob", B: "epsilon", Measured: 0}, // no answer: not an edge
+	}
+	dist, paths := bestPaths(sites, rtts, [][]string{{"bob", "x"}})
+	for _, tc := range []struct {
+		a, b string
+		d    float64
+		path string
+	}{
+		{"epsilon", "vorke", 20, "epsilon-vorke"},
+		{"bob", "epsilon", 88, "bob-rho-epsilon"},
+		{"bob", "vorke", 96, "bob-rho-vorke"},
+		{"vorke", "bob", 96, "vorke-rho-bob"},
+	} {
+		k := [2]string{tc.a, tc.b}
+		if dist[k] != tc.d || strings.Join(paths[k], "-") != tc.path {
+			t.Errorf("%s-%s: %.0f over %v, want %.0f over %s", tc.a, tc.b, dist[k], paths[k], tc.d, tc.path)
+		}
+	}
+	if !withinBound(23.9, 20) || withinBound(24.1, 20) {
+		t.Error("bound: want 1.1 x 20 + 2 = 24")
+	}
+}
+
+func TestMeshTopologies(t *testing.T) {
+	top, err := Load("ha-pair")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := MakePlan(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.LANs) != 1 || len(p.LANs[0].Sites) != 2 || !p.Loop || !p.sameLAN("a1", "a2") || p.sameLAN("a1", "b") {
+		t.Errorf("ha-pair: LANs %v, loop %v; want one LAN a1+a2 closing a loop", p.LANs, p.Loop)
+	}
+	// Without the key, [mesh] protocol stays out of node.toml and the
+	// spanning tree runs; rstp becomes [stp] protocol.
+	keys := map[string]keyPair{}
+	for _, n := range p.Sites() {
+		keys[n.Name] = keyPair{Public: "pub" + n.Name}
+	}
+	conf := p.renderNodeConf(p.Sites()[0], keys, "node.key", nodeConfOptions{STP: true})
+	if MeshProtocolKnown() != strings.Contains(conf, "\n[mesh]\n") {
+		t.Errorf("mesh key known %v, node.toml:\n%s", MeshProtocolKnown(), conf)
+	}
+	if !MeshProtocolKnown() && p.MeshProtocol() != ProtocolRSTP {
+		t.Errorf("MeshProtocol = %s without the key, want rstp", p.MeshProtocol())
+	}
+	top.Mesh.Protocol = ProtocolSTP
+	if conf := p.renderNodeConf(p.Sites()[0], keys, "node.key", nodeConfOptions{STP: true}); !MeshProtocolKnown() && !strings.Contains(conf, "protocol = 'stp'") {
+		t.Errorf("[mesh] protocol stp without the key: want [stp] protocol = \"stp\":\n%s", conf)
+	}
+	for _, name := range []string{"five-sites-full", "twelve-sites"} {
+		top, err := Load(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := MakePlan(top)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !top.Checks.ShortestPaths || top.Mesh.Protocol != ProtocolShortestPath {
+			t.Errorf("%s: shortest_paths %v, protocol %q", name, top.Checks.ShortestPaths, top.Mesh.Protocol)
+		}
+		deg := map[string]int{}
+		for _, pe := range p.Peerings {
+			deg[pe.A.Name]++
+			deg[pe.B.Name]++
+		}
+		t.Logf("%s: %d sites, %d peerings, degrees %v", name, len(p.Sites()), len(p.Peerings), deg)
+		if name == "five-sites-full" && len(p.Peerings) != 10 {
+			t.Errorf("five-sites-full: %d peerings, want 10", len(p.Peerings))
+		}
+		if name == "twelve-sites" {
+			for s, d := range deg {
+				if d < 2 || d > 4 {
+					t.Errorf("twelve-sites: %s has degree %d, want 2-4", s, d)
+				}
+			}
+		}
+	}
+	if _, err := Parse("x.toml", []byte(minimal+"[mesh]\nprotocol = \"ospf\"\n")); err == nil || !strings.Contains(err.Error(), "mesh.protocol") {
+		t.Errorf("bad protocol: %v", err)
+	}
+	if _, err := Parse("x.toml", []byte(strings.Replace(minimal, `vms = ["vm11"]`, `vms = ["vm11"]`+"\nlan = \"solo\"", 1))); err == nil || !strings.Contains(err.Error(), "no other site") {
+		t.Errorf("a LAN of one site: %v", err)
+	}
+}
