@@ -43,7 +43,7 @@ func TestManPageHasEveryKey(t *testing.T) {
 		t.Fatalf("found %d keys in README.md's configuration table; the pattern no longer matches it", len(rows))
 	}
 	sections := map[string]string{"": ".SS Top level", "tap": ".SS [tap]", "tunnel": ".SS [tunnel]",
-		"switch": ".SS [switch]", "stp": ".SS [stp]", "peer": ".SS [[peer]]"}
+		"switch": ".SS [switch]", "stp": ".SS [stp]", "mesh": ".SS [mesh]", "peer": ".SS [[peer]]"}
 	text := string(man)
 	for _, r := range rows {
 		table, key := r[1], r[2]
