@@ -13,28 +13,43 @@ import (
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/control"
 )
 
-// cmdShow prints a running l2wg's state: `l2wg show [-i tap] [--json] [fdb]`.
+// cmdShow prints a running l2wg's state: `l2wg show [-i tap] [--json]
+// [fdb | mesh [--dot]]`.
 func cmdShow(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("show", "[-i tap] [--json] [fdb]", "print a running l2wg's interface, peers, spanning tree, ports and (with fdb) forwarding database")
+	fs := newFlags("show", "[-i tap] [--json] [fdb | mesh [--dot]]", "print a running l2wg's interface, peers, spanning tree or mesh, ports, (with fdb) forwarding database, (with mesh) link-state mesh")
 	tap := fs.String("i", "", "the TAP `name` of the l2wg to show (default: the only one running)")
 	asJSON := fs.Bool("json", false, "print JSON (stable field names, see README)")
+	asDOT := fs.Bool("dot", false, "with mesh: print the mesh as a Graphviz graph (l2wg show mesh --dot | dot -Tsvg > mesh.svg)")
 	if err := parseFlags(fs, args, stdout, stderr, true); err != nil {
 		return err
 	}
 	what := "status"
-	switch fs.NArg() {
-	case 0:
-	case 1:
-		if fs.Arg(0) != "fdb" {
-			return &exitError{code: 2, err: fmt.Errorf("show: unknown object %q (want: fdb)", fs.Arg(0))}
+	if fs.NArg() > 0 {
+		what = fs.Arg(0)
+		if what != "fdb" && what != "mesh" {
+			return &exitError{code: 2, err: fmt.Errorf("show: unknown object %q (want: fdb, mesh)", what)}
 		}
-		what = "fdb"
-	default:
-		return &exitError{code: 2, err: fmt.Errorf("show: too many arguments")}
+		// Flags may follow the object: show mesh --dot.
+		if err := parseFlags(fs, fs.Args()[1:], stdout, stderr); err != nil {
+			return err
+		}
+	}
+	if *asDOT && what != "mesh" {
+		return &exitError{code: 2, err: fmt.Errorf("show: --dot needs mesh")}
+	}
+	if *asDOT && *asJSON {
+		return &exitError{code: 2, err: fmt.Errorf("show: --dot and --json exclude each other")}
 	}
 	path, err := control.Find(*tap)
 	if err != nil {
 		return err
+	}
+	if what == "mesh" {
+		m, err := control.QueryMesh(path)
+		if err != nil {
+			return err
+		}
+		return showMesh(stdout, m, *asJSON, *asDOT)
 	}
 	st, err := control.Query(path, what)
 	if err != nil {
@@ -54,6 +69,120 @@ func cmdShow(args []string, stdout, stderr io.Writer) error {
 	}
 	printStatus(stdout, st, time.Now())
 	return nil
+}
+
+// showMesh prints the answer to `l2wg show mesh`.
+func showMesh(w io.Writer, m *control.Mesh, asJSON, asDOT bool) error {
+	switch {
+	case asJSON:
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(m)
+	case asDOT:
+		v, err := m.View()
+		if err != nil {
+			return err
+		}
+		return v.WriteDOT(w)
+	}
+	printMesh(w, m)
+	return nil
+}
+
+// printMesh prints the mesh: the nodes with their paths, the links with
+// cost, RTT and use, and the counters.
+func printMesh(w io.Writer, m *control.Mesh) {
+	names := make(map[string]string, len(m.Nodes))
+	for _, n := range m.Nodes {
+		if n.Name != "" {
+			names[n.ID] = n.Name
+		}
+	}
+	name := func(id string) string {
+		if n := names[id]; n != "" {
+			return n
+		}
+		return id
+	}
+	s := m.Stats
+	fmt.Fprintf(w, "mesh: %s (%s), %s, %d nodes in the database, %d reachable, %d links\n",
+		name(m.Self), m.Self, ifElse(m.Synced, "synced", "syncing"), s.DatabaseNodes, s.GraphNodes, s.GraphLinks)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  node\tid\thops\tcost\tpath\tlifetime")
+	for _, n := range m.Nodes {
+		path := "unreachable"
+		if n.Reachable {
+			parts := make([]string, len(n.Path))
+			for i, id := range n.Path {
+				parts[i] = name(id)
+			}
+			path = strings.Join(parts, " > ")
+		}
+		hops, cost := "-", "-"
+		if n.Reachable {
+			hops, cost = fmt.Sprint(n.Hops), fmt.Sprint(n.Cost)
+		}
+		fmt.Fprintf(tw, "  %s%s\t%s\t%s\t%s\t%s\t%.0fs\n", name(n.ID), ifThen(n.ID == m.Self, " (self)"), n.ID, hops, cost, path, n.Lifetime)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "links:")
+	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  a\tb\tcost\tlisted a>b\tlisted b>a\tconfirmed\tin use\trtt")
+	// in use: on this node's tree; by others: on some other node's only.
+	for _, l := range m.Links {
+		cost := "-"
+		if l.Confirmed {
+			cost = fmt.Sprint(l.Cost)
+		}
+		rtt := "-"
+		if l.RTT > 0 {
+			rtt = fmt.Sprintf("%.2fms", l.RTT)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name(l.A), name(l.B), cost, listed(l.CostAB), listed(l.CostBA),
+			ifElse(l.Confirmed, "yes", "no"), inUse(m, l), rtt)
+	}
+	tw.Flush()
+	tw = tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
+	spfTime := ""
+	if s.SPFSeconds != nil {
+		spfTime = fmt.Sprintf(", %.3fms", *s.SPFSeconds*1e3)
+	}
+	fmt.Fprintf(tw, "  spf:\t%d runs in %d computations%s\n", s.SPFRuns, s.Computes, spfTime)
+	fmt.Fprintf(tw, "  floods:\t%d records in, %d out; summaries %d in, %d out; requests %d in, %d out; %d expired\n",
+		s.FloodsIn, s.FloodsOut, s.SummariesIn, s.SummariesOut, s.RequestsIn, s.RequestsOut, s.Expired)
+	fmt.Fprintf(tw, "  control drops:\t%s\n", dropsText(s.ControlDrops))
+	fmt.Fprintf(tw, "  frames:\t%d sent, %d transit, %d addresses behind other nodes\n", s.FramesSent, s.FramesTransit, s.Addresses)
+	fmt.Fprintf(tw, "  frame drops:\t%s\n", dropsText(s.FrameDrops))
+	tw.Flush()
+}
+
+// inUse says whether a link carries frames: "yes" on this node's tree,
+// "by others" on another node's only, "no" on none.
+func inUse(m *control.Mesh, l control.MeshLink) string {
+	switch {
+	case l.InUse:
+		return "yes"
+	case l.Used:
+		return "by others"
+	case m.UsedKnown || !l.Confirmed:
+		return "no"
+	}
+	return "-" // not on this node's tree; other trees not computed
+
+}
+
+func listed(c uint32) string {
+	if c == 0 {
+		return "-"
+	}
+	return fmt.Sprint(c)
+}
+
+func ifElse(b bool, yes, no string) string {
+	if b {
+		return yes
+	}
+	return no
 }
 
 func printStatus(w io.Writer, st control.Status, now time.Time) {
@@ -99,6 +228,10 @@ func printStatus(w io.Writer, st control.Status, now time.Time) {
 	if st.STP != nil {
 		fmt.Fprintln(w)
 		printSTP(w, st)
+	}
+	if st.Mesh != nil {
+		fmt.Fprintln(w)
+		printMesh(w, st.Mesh)
 	}
 	fmt.Fprintln(w, "\nports:")
 	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)

@@ -86,12 +86,14 @@ type STP struct {
 
 // The mesh protocols ([mesh] protocol).
 const (
-	MeshSpanningTree = "spanning-tree" // one tree over the peerings: [stp]
+	MeshSpanningTree = "spanning-tree" // one tree over the peerings, of [stp] protocol
+	MeshRSTP         = "rstp"          // one tree, RSTP ([stp] protocol = "rstp")
+	MeshSTP          = "stp"           // one tree, 802.1D ([stp] protocol = "stp")
 	MeshShortestPath = "shortest-path" // link state, bridge/mesh
 )
 
 // MeshProtocols are the values [mesh] protocol may take.
-var MeshProtocols = []string{MeshSpanningTree, MeshShortestPath}
+var MeshProtocols = []string{MeshSpanningTree, MeshRSTP, MeshSTP, MeshShortestPath}
 
 // Peer is one [[peer]].
 type Peer struct {

@@ -156,8 +156,16 @@ func (v *validator) validate(fc *File) *Config {
 
 	v.validateSTP(fc, cfg)
 	cfg.MeshProtocol = v.str("mesh.protocol", fc.Mesh.Protocol)
-	if !slices.Contains(MeshProtocols, cfg.MeshProtocol) {
+	switch {
+	case !slices.Contains(MeshProtocols, cfg.MeshProtocol):
 		v.fail("mesh.protocol", "%q: must be %s", fc.Mesh.Protocol, orList(MeshProtocols))
+	case cfg.MeshProtocol == MeshRSTP || cfg.MeshProtocol == MeshSTP:
+		// The tree's protocol, named in [mesh]: it must agree with [stp].
+		if fc.STP.Protocol != "" && fc.STP.Protocol != cfg.MeshProtocol {
+			v.fail("mesh.protocol", "%q: [stp] protocol says %q", fc.Mesh.Protocol, fc.STP.Protocol)
+		} else if p, err := stp.ParseProtocol(cfg.MeshProtocol); err == nil {
+			cfg.STP.Protocol = p
+		}
 	}
 	v.validatePeers(fc, cfg)
 	return cfg

@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// Handler is what the control socket asks of a running node.
+// Handler is what the control socket asks of a running node. A node that
+// runs the mesh protocol also implements MeshViewer.
 type Handler interface {
 	// Status is the node's state; withFDB adds the forwarding database.
 	Status(withFDB bool) Status
@@ -52,10 +53,18 @@ func ServeConn(c net.Conn, h Handler) {
 	}
 	enc := json.NewEncoder(c)
 	switch line {
-	case "status":
-		enc.Encode(h.Status(false))
-	case "fdb":
-		enc.Encode(h.Status(true))
+	case "status", "fdb":
+		st := h.Status(line == "fdb")
+		if st.Mesh == nil {
+			st.Mesh = MeshOf(h)
+		}
+		enc.Encode(st)
+	case "mesh":
+		if m := MeshOf(h); m != nil {
+			enc.Encode(meshAnswer{Mesh: m})
+		} else {
+			enc.Encode(meshAnswer{Error: NoMesh})
+		}
 	case "reload":
 		c.SetDeadline(time.Now().Add(reloadTimeout))
 		enc.Encode(h.Reload())

@@ -17,6 +17,7 @@ type Status struct {
 	Ports      []Port     `json:"ports"`
 	Switch     Switch     `json:"switch"`
 	STP        *STP       `json:"stp,omitempty"`
+	Mesh       *Mesh      `json:"mesh,omitempty"` // nil unless mesh.protocol is shortest-path
 	Reassembly frag.Stats `json:"reassembly"`
 	Tunnel     Tunnel     `json:"tunnel"`
 	FDB        []FDBEntry `json:"fdb,omitempty"`

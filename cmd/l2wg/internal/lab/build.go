@@ -206,11 +206,15 @@ func (l *Lab) writeConfigs(ctx context.Context, _ bool) error {
 		}
 	}
 	l.NoSTP = !supported
-	l.STP = supported && (p.Topo.STP == nil || p.Topo.STP.on())
+	// The shortest-path mesh runs no spanning tree, and needs none for loops.
+	mesh := p.MeshProtocol() == ProtocolShortestPath
+	l.STP = supported && (p.Topo.STP == nil || p.Topo.STP.on()) && !mesh
 	switch {
+	case mesh:
+		// Loops are the mesh's business: it has no blocked peering.
 	case p.Loop && l.NoSTP:
 		return &SkipError{Reason: "this l2wg has no spanning tree, and the peerings of " + p.Topo.Name + " contain a loop (it would be a broadcast storm)"}
-	case p.Loop && !l.STP:
+	case p.Loop && !l.STP && !mesh:
 		return fmt.Errorf("the peerings of %s contain a loop, and [stp] enabled = false: that would be a broadcast storm", p.Topo.Name)
 	case l.NoSTP && p.Topo.STP != nil:
 		l.logf("this l2wg has no spanning tree: the node configs leave out [stp]")

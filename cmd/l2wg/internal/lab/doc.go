@@ -31,4 +31,14 @@
 // broadcast ping, ARP for the hypervisors from the VMs, read the spanning
 // tree, and check NAT and roaming. Run (run.go) strings it together into a
 // report.
+//
+// The mesh protocol (issue 13): a topology's [mesh] protocol goes to every
+// site's node.toml (meshconf.go); sites with [[site]] lan share one LAN
+// behind their TAPs (lan.go). The pair matrix (meshpaths.go) compares every
+// VM pair's round trip with the best underlay path through the peerings,
+// each peering weighed by the round trip measured between its hypervisors;
+// [checks] shortest_paths judges it once the sites run the shortest-path
+// mesh. meshmeasure.go measures the first frame after each handshake, a
+// restart with a persistent TAP, failover of every site and peering, seeded
+// churn and a high-availability pair, whatever protocol the sites run.
 package lab

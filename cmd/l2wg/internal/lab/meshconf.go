@@ -2,16 +2,16 @@ package lab
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 )
 
 // MeshSettings are the [mesh] table of a topology: which protocol the sites
-// run among themselves. The lab passes protocol through to every site's
-// node.toml as [mesh] protocol once l2wg has that key (config.Keys has
-// "mesh.protocol"); until then a "shortest-path" topology runs the spanning
-// tree of its [stp] table, and "rstp" or "stp" become [stp] protocol.
+// run among themselves. "shortest-path" and "spanning-tree" go to every
+// site's node.toml as [mesh] protocol when l2wg has that key (config.Keys
+// has "mesh.protocol"; without it a "shortest-path" topology runs the
+// spanning tree of its [stp] table); "rstp" and "stp" are the spanning tree
+// with that [stp] protocol.
 type MeshSettings struct {
 	Protocol string `toml:"protocol"` // "shortest-path", "rstp", "stp"; empty: l2wg's default
 }
@@ -21,6 +21,9 @@ const (
 	ProtocolShortestPath = "shortest-path"
 	ProtocolRSTP         = "rstp"
 	ProtocolSTP          = "stp"
+	// ProtocolSpanningTree is the spanning tree of the topology's [stp]
+	// table, in l2wg's [mesh] protocol spelling.
+	ProtocolSpanningTree = "spanning-tree"
 )
 
 // meshProtocolKey is the node.toml key of the mesh protocol.
@@ -39,9 +42,9 @@ func MeshProtocolKnown() bool {
 
 func (v *validator) validateMesh(t *Topology) {
 	switch t.Mesh.Protocol {
-	case "", ProtocolShortestPath, ProtocolRSTP, ProtocolSTP:
+	case "", ProtocolShortestPath, ProtocolSpanningTree, ProtocolRSTP, ProtocolSTP:
 	default:
-		v.fail("mesh.protocol", "%q: must be %s, %s or %s", t.Mesh.Protocol, ProtocolShortestPath, ProtocolRSTP, ProtocolSTP)
+		v.fail("mesh.protocol", "%q: must be %s, %s, %s or %s", t.Mesh.Protocol, ProtocolShortestPath, ProtocolSpanningTree, ProtocolRSTP, ProtocolSTP)
 	}
 	lans := make(map[string]int)
 	for i, s := range t.Sites {
@@ -75,27 +78,24 @@ func (p *Plan) MeshProtocol() string {
 	return ProtocolRSTP
 }
 
-// meshTable is the [mesh] table to append to a node.toml, or "" when the
-// topology names no protocol or l2wg has no [mesh] protocol. It is text,
-// not a field of config.File, so that the lab needs no change the day the
-// key appears.
-func (p *Plan) meshTable() string {
-	if p.Topo.Mesh.Protocol == "" || !MeshProtocolKnown() {
-		return ""
-	}
-	return "\n[mesh]\nprotocol = " + strconv.Quote(p.Topo.Mesh.Protocol) + "\n"
-}
-
-// meshNotes adjusts a node file for a [mesh] protocol that l2wg does not
-// know yet: "rstp" and "stp" become [stp] protocol; "shortest-path" leaves
-// a note that the spanning tree runs instead.
+// meshNotes sets the mesh protocol of a node file. With [mesh] protocol
+// in l2wg, "shortest-path" and "spanning-tree" go there; "rstp" and "stp"
+// are the spanning tree with that [stp] protocol. Without it,
+// "shortest-path" leaves a note that the spanning tree runs instead.
 func (p *Plan) meshNotes(f *config.File, stpOn bool) []string {
 	proto := p.Topo.Mesh.Protocol
-	if proto == "" || MeshProtocolKnown() {
+	switch {
+	case proto == "":
 		return nil
-	}
-	if proto == ProtocolShortestPath {
-		return []string{"[mesh] protocol = \"shortest-path\" left out: this l2wg has no [mesh] protocol; the spanning tree runs"}
+	case proto == ProtocolShortestPath || proto == ProtocolSpanningTree:
+		if MeshProtocolKnown() {
+			f.Mesh.Protocol = proto
+			return nil
+		}
+		if proto == ProtocolShortestPath {
+			return []string{"[mesh] protocol = \"shortest-path\" left out: this l2wg has no [mesh] protocol; the spanning tree runs"}
+		}
+		return nil
 	}
 	if stpOn && f.STP.Protocol == "" {
 		f.STP.Protocol = proto

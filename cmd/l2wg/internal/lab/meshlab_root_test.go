@@ -226,6 +226,11 @@ func TestMeshChurn(t *testing.T) {
 // it takes over again is logged.
 func TestMeshHAPair(t *testing.T) {
 	proto, bounds := meshProtocol(t)
+	if proto == ProtocolShortestPath && os.Getenv("L2WG_MESH_HA") == "" {
+		// config.Keys' mesh.protocol: "the TAP forwards at once, with no
+		// spanning tree: ... not for a LAN shared by several l2wg nodes".
+		t.Skip("the shortest-path mesh has no appointed forwarder for a LAN shared by several nodes yet (a loop through a1 and a2); L2WG_MESH_HA=1 runs it")
+	}
 	l := buildWith(t, "mha", "ha-pair", proto, false, nil)
 	converge(t, l)
 	c := l.CheckBroadcast(context.Background(), 10*time.Second)

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/netns"
@@ -159,7 +160,10 @@ func (l *Lab) firstVM(site string) string {
 func (l *Lab) StartAll(ctx context.Context) error { return l.startAllSites(ctx, false) }
 
 // FirstFrame is, for one peering, the time from its first WireGuard
-// handshake (the later of the two ends' first) to the first reply of a
+// handshake (the earlier of the two ends' first: an end that answered a
+// handshake counts it only once data arrives, and a second handshake of
+// initiations that crossed replaces the first in l2wg show) to the first
+// reply of a
 // 20 ms ping stream between a VM of each site that ran from before the
 // sites started.
 type FirstFrame struct {
@@ -201,21 +205,37 @@ func (l *Lab) MeasureFirstFrames(ctx context.Context, timeout time.Duration) ([]
 		return nil, err
 	}
 	defer stopStreams(ss)
-	if err := l.StartAll(ctx); err != nil {
-		return nil, err
-	}
+	// Watch the handshakes from before the first start: a second handshake
+	// (two initiations that crossed) replaces the first in l2wg show.
 	first := make(map[[2]string]time.Time) // (site, peer) -> first handshake seen
-	deadline := time.Now().Add(timeout)
-	for {
-		all, _ := l.statuses(ctx, l.runningSites())
-		for site, st := range all {
-			for _, p := range st.Peers {
-				k := [2]string{site, p.Name}
-				if _, ok := first[k]; !ok && p.LatestHandshake != nil {
-					first[k] = *p.LatestHandshake
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			all, _ := l.statuses(ctx, l.runningSites())
+			mu.Lock()
+			for site, st := range all {
+				for _, p := range st.Peers {
+					k := [2]string{site, p.Name}
+					if _, ok := first[k]; !ok && p.LatestHandshake != nil {
+						first[k] = *p.LatestHandshake
+					}
 				}
 			}
+			mu.Unlock()
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
+	}()
+	err = l.StartAll(ctx)
+	deadline := time.Now().Add(timeout)
+	for err == nil {
+		mu.Lock()
 		done := true
 		for _, s := range ss {
 			done = done && len(s.replies()) > 0
@@ -225,10 +245,16 @@ func (l *Lab) MeasureFirstFrames(ctx context.Context, timeout time.Duration) ([]
 			_, ok2 := first[[2]string{pe.B.Name, pe.A.Name}]
 			done = done && ok1 && ok2
 		}
+		mu.Unlock()
 		if done || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
+	}
+	close(stop)
+	<-watched
+	if err != nil {
+		return nil, err
 	}
 	var out []FirstFrame
 	i := 0
@@ -250,7 +276,7 @@ func (l *Lab) MeasureFirstFrames(ctx context.Context, timeout time.Duration) ([]
 		}
 		if ok1 && ok2 {
 			f.Handshake = h1
-			if h2.After(h1) {
+			if h2.Before(h1) {
 				f.Handshake = h2
 			}
 		}
@@ -259,6 +285,9 @@ func (l *Lab) MeasureFirstFrames(ctx context.Context, timeout time.Duration) ([]
 		}
 		if f.Err == "" {
 			f.After = f.Reply.Sub(f.Handshake)
+			if f.After < 0 {
+				f.Err = fmt.Sprintf("the first reply came %v before the first handshake seen: a later handshake replaced the first before it was read", -f.After)
+			}
 		}
 		out = append(out, f)
 	}

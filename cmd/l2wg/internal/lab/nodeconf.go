@@ -22,7 +22,7 @@ type nodeConfOptions struct {
 // pair; the private key of n is in the file keyFile next to the config.
 func (p *Plan) renderNodeConf(n *Node, keys map[string]keyPair, keyFile string, opt nodeConfOptions) string {
 	f, notes := p.nodeFile(n, keys, keyFile, opt)
-	return marshalNodeConf(f, notes) + p.meshTable()
+	return marshalNodeConf(f, notes)
 }
 
 // marshalNodeConf writes f with notes (comments) at its head.

@@ -104,6 +104,9 @@ func (l *Lab) CheckSpanningTree(ctx context.Context) Check {
 	case l.NoSTP:
 		c.Status, c.Summary = statusSkip, "this l2wg has no spanning tree"
 		return c
+	case l.Plan.MeshProtocol() == ProtocolShortestPath:
+		c.Status, c.Summary = statusSkip, "the sites run the shortest-path mesh, no spanning tree"
+		return c
 	case !l.STP:
 		c.Status, c.Summary = statusSkip, "the topology turns the spanning tree off"
 		return c

@@ -39,7 +39,11 @@ type Snapshot struct {
 	Reassembly frag.Stats
 	Tunnel     tunnel.Drops
 	STP        *control.STP // nil when the spanning tree is off
-	Now        time.Time
+	// Mesh: the mesh protocol's view and counters (control.MeshSourceOf
+	// the node); nil when the node runs rstp or stp, and then no l2wg_mesh_*
+	// series appear.
+	Mesh *control.MeshSource
+	Now  time.Time
 }
 
 // portStates are the states l2wg_port_state enumerates, one series each.
@@ -67,6 +71,7 @@ type Collector struct {
 	peerInfo, peerUp, peerHandshake          *prometheus.Desc
 	peerHandshakeAge, peerRxBytes            *prometheus.Desc
 	peerTxBytes                              *prometheus.Desc
+	mesh                                     meshDescs
 }
 
 func NewCollector(version string, snapshot func() Snapshot) *Collector {
@@ -117,6 +122,7 @@ func NewCollector(version string, snapshot func() Snapshot) *Collector {
 		peerHandshakeAge: d("peer_handshake_age_seconds", "Seconds since the latest completed handshake with the peer; absent if none.", "peer"),
 		peerRxBytes:      d("peer_rx_bytes_total", "Bytes WireGuard received from the peer (UDP payload, as wg show counts).", "peer"),
 		peerTxBytes:      d("peer_tx_bytes_total", "Bytes WireGuard sent to the peer (UDP payload, as wg show counts).", "peer"),
+		mesh:             newMeshDescs(d),
 	}
 }
 
@@ -132,6 +138,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	} {
 		ch <- d
 	}
+	c.mesh.describe(ch)
 }
 
 // Collect implements prometheus.Collector: one snapshot per scrape.
@@ -152,6 +159,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		e.counter(c.stpBPDUDrops, s.STP.BPDUsMalformed, "malformed")
 	}
 	c.collectPeers(e, s.Peers, s.Now)
+	if s.Mesh != nil {
+		c.mesh.collect(e, s.Mesh)
+	}
 }
 
 // emitter sends constant metrics made from snapshot values.

@@ -15,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/l2wg/l2wg/bridge"
+	"github.com/l2wg/l2wg/bridge/mesh"
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/control"
 	"github.com/l2wg/l2wg/frag"
 	"github.com/l2wg/l2wg/stp"
@@ -54,6 +55,13 @@ func (f *fakeSnapshot) snapshot() Snapshot {
 		Peers: []tunnel.PeerStatus{
 			{Name: "hv2", PublicKey: "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=", LastHandshake: f.now.Add(-5 * time.Second), RxBytes: 777, TxBytes: 888},
 			{Name: "hv3", PublicKey: "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0="},
+		},
+		Mesh: &control.MeshSource{
+			View: mesh.View{Synced: true, Nodes: make([]mesh.NodeView, 5),
+				Stats: mesh.Stats{Nodes: 4, Edges: 6, SPFRuns: 30, Computes: 10, RecordsIn: 40 + k, RecordsOut: 17,
+					SummariesIn: 8, SummariesOut: 9, RequestsIn: 1, RequestsOut: 2, Expired: 1, AbsurdSeq: 3, Oversized: 2}},
+			Port:    bridge.MeshStats{Sent: 500, Transit: 70, HopLimit: 4, ReversePath: 6, Addresses: 3},
+			SPFTime: 1500 * time.Microsecond, SPFTimed: true,
 		},
 		Now: f.now,
 	}
@@ -126,6 +134,26 @@ func TestMetricsCollector(t *testing.T) {
 		{"l2wg_peer_last_handshake_timestamp_seconds", []string{"peer", "hv3"}, 0},
 		{"l2wg_peer_rx_bytes_total", []string{"peer", "hv2"}, 777},
 		{"l2wg_peer_tx_bytes_total", []string{"peer", "hv2"}, 888},
+		{"l2wg_mesh_database_nodes", nil, 5},
+		{"l2wg_mesh_graph_nodes", nil, 4},
+		{"l2wg_mesh_graph_links", nil, 6},
+		{"l2wg_mesh_synced", nil, 1},
+		{"l2wg_mesh_addresses", nil, 3},
+		{"l2wg_mesh_spf_runs_total", nil, 30},
+		{"l2wg_mesh_computations_total", nil, 10},
+		{"l2wg_mesh_spf_seconds_total", nil, 0.0015},
+		{"l2wg_mesh_floods_total", []string{"direction", "in"}, 41},
+		{"l2wg_mesh_floods_total", []string{"direction", "out"}, 17},
+		{"l2wg_mesh_summaries_total", []string{"direction", "out"}, 9},
+		{"l2wg_mesh_requests_total", []string{"direction", "in"}, 1},
+		{"l2wg_mesh_records_expired_total", nil, 1},
+		{"l2wg_mesh_control_drops_total", []string{"reason", "absurd-seq"}, 3},
+		{"l2wg_mesh_control_drops_total", []string{"reason", "oversized"}, 2},
+		{"l2wg_mesh_control_drops_total", []string{"reason", "malformed"}, 0},
+		{"l2wg_mesh_frames_total", []string{"how", "transit"}, 70},
+		{"l2wg_mesh_frame_drops_total", []string{"reason", "hop-limit"}, 4},
+		{"l2wg_mesh_frame_drops_total", []string{"reason", "reverse-path"}, 6},
+		{"l2wg_mesh_frame_drops_total", []string{"reason", "no-table"}, 0},
 	}
 	for _, w := range want {
 		got, ok := Value(fams, w.name, w.labels...)
@@ -155,6 +183,21 @@ func TestMetricsCollector(t *testing.T) {
 	again := scrape(t, h)
 	if v, _ := Value(again, "l2wg_port_rx_frames_total", "port", "hv2"); v != 120 {
 		t.Errorf("second scrape: l2wg_port_rx_frames_total{port=hv2} = %v; want 120", v)
+	}
+}
+
+// A node that runs the spanning tree has no l2wg_mesh_* series.
+func TestMetricsNoMesh(t *testing.T) {
+	f := &fakeSnapshot{now: time.Now()}
+	snap := func() Snapshot { s := f.snapshot(); s.Mesh = nil; return s }
+	fams := scrape(t, NewHandler(NewCollector(testVersion, snap), slog.New(slog.DiscardHandler)))
+	for name := range fams {
+		if strings.HasPrefix(name, "l2wg_mesh_") {
+			t.Errorf("%s present without a mesh", name)
+		}
+	}
+	if fams["l2wg_stp_root_bridge"] == nil {
+		t.Error("the spanning tree's metrics are missing")
 	}
 }
 

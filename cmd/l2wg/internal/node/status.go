@@ -114,6 +114,7 @@ func (n *Node) metricsSnapshot() metrics.Snapshot {
 		Reassembly: n.tun.ReassemblyStats(),
 		Tunnel:     n.tun.Drops(),
 		STP:        n.stpStatus(),
+		Mesh:       control.MeshSourceOf(n),
 		Now:        time.Now(),
 	}
 	if ts, err := n.tun.Status(); err == nil {
