@@ -85,7 +85,7 @@ test: deps fmt-check vet
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 	$(GO) test -count=1 -run 'Alloc|CapFlood|EverySize' ./frag/... ./bridge/... ./stp/... ./tunnel/... ./tap/...
 	$(MAKE) --no-print-directory arch-test
-	$(GO) test -count=1 -timeout 15m -p 1 $(NS_PKGS)
+	$(GO) test -count=1 -timeout 20m -p 1 $(NS_PKGS)
 
 unit: fmt-check vet
 	$(GO) test -race -count=1 $(UNIT_PKGS)

@@ -119,6 +119,22 @@ func (t *Tunnel) Nudge(p *PeerPort) {
 	}
 }
 
+// Rehandshake makes WireGuard start a new handshake with a peer that has a
+// session but stopped answering probes, if this side of the pair speaks
+// first: the peer may have restarted and forgotten the session, and then it
+// drops everything sent under the old keys while WireGuard itself notices
+// only after 15 s (or the restarted side after initiateGrace). wireguard-go
+// sends at most one initiation per REKEY_TIMEOUT (5 s), so a peer that is
+// really gone costs one small packet every 5 s.
+func (t *Tunnel) Rehandshake(p *PeerPort) {
+	if !t.speaksFirst(p, time.Now()) {
+		return
+	}
+	if wp := t.dev.LookupPeer(device.NoisePublicKey(p.cfg.PublicKey)); wp != nil {
+		wp.SendHandshakeInitiation(false)
+	}
+}
+
 // Drops counts what the tunnel itself dropped (the switch and reassembly
 // count their own): received packets that are not l2wg's or come from a
 // label no peer has, frames too big to carry, frames offered while closing,

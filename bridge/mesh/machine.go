@@ -147,6 +147,7 @@ type Machine struct {
 	linkCapHit  bool
 	stats       Stats
 	out         []Action
+	early       map[Port][]earlyMsg // messages from ports with no adjacency yet (early.go)
 }
 
 // entry is one record in the database.
@@ -225,9 +226,11 @@ func (m *Machine) AdjacencyUp(p Port, nbr Key, cost uint32, now time.Time) []Act
 	if id == m.self || p == 0 {
 		return m.finish(now)
 	}
-	m.adj[p] = &adjacency{id: id, cost: cost}
+	a = &adjacency{id: id, cost: cost}
+	m.adj[p] = a
 	m.ownDirty = true
 	m.sendSummary(p, now)
+	m.replayEarly(p, a, now)
 	return m.finish(now)
 }
 
@@ -240,6 +243,7 @@ func (m *Machine) AdjacencyDown(p Port, now time.Time) []Action {
 		delete(m.adj, p)
 		m.ownDirty = true
 	}
+	delete(m.early, p)
 	return m.finish(now)
 }
 
@@ -250,13 +254,23 @@ func (m *Machine) Receive(p Port, msg []byte, now time.Time) []Action {
 	m.out = m.out[:0]
 	a := m.adj[p]
 	if a == nil {
+		// Counted, and kept for when the adjacency comes up (early.go).
 		m.stats.NotAdjacent++
+		if p != 0 {
+			m.keepEarly(p, msg, now)
+		}
 		return m.finish(now)
 	}
+	m.handle(p, a, msg, now)
+	return m.finish(now)
+}
+
+// handle parses and handles one message from adjacency a on port p.
+func (m *Machine) handle(p Port, a *adjacency, msg []byte, now time.Time) {
 	pm, err := ParseMessage(msg)
 	if err != nil {
 		m.stats.Malformed++
-		return m.finish(now)
+		return
 	}
 	switch pm.Type {
 	case MsgRecord:
@@ -266,7 +280,6 @@ func (m *Machine) Receive(p Port, msg []byte, now time.Time) []Action {
 	case MsgRequest:
 		m.receiveRequest(p, pm.Request, now)
 	}
-	return m.finish(now)
 }
 
 // Tick handles time passing: summaries, refreshing this node's record,

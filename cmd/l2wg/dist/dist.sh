@@ -17,10 +17,14 @@ top=$(cd "$here/../../.." && pwd)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-# A Debian version starts with a digit: v1.2-3-gabc becomes 1.2+3+gabc,
-# a bare commit (no tag yet) 0~gabc.
+# A Debian version starts with a digit: a tag v1.2 (v1.2-3-gabc after it)
+# becomes 1.2 (1.2+3+gabc); a bare commit (no tag yet) 0~gabc, also when
+# its hash begins with a digit.
 debversion=$(printf '%s' "$version" | sed -e 's/^v//' -e 's/-/+/g')
-case $debversion in [0-9]*) ;; *) debversion="0~g$debversion" ;; esac
+case $version in
+v[0-9]*.* | [0-9]*.*) ;;
+*) debversion="0~g$debversion" ;;
+esac
 
 for target in "$@"; do
 	goarch=${target%%:*} debarch=${target#*:}
@@ -44,6 +48,7 @@ for target in "$@"; do
 	[ "${BINARIES_ONLY:-}" != 1 ] && [ "$debarch" != - ] || continue
 
 	root=$(mktemp -d)
+	chmod 0755 "$root" # the package's ./ (mktemp makes it 0700)
 	trap 'rm -rf "$root"' EXIT
 	install -D -m 0755 "$bin" "$root/usr/bin/l2wg"
 	install -d -m 0755 "$root/lib/systemd/system"

@@ -125,6 +125,9 @@ func TestDebianPackage(t *testing.T) {
 			t.Errorf("dpkg-deb --contents does not list %s owned by root:\n%s", p, contents)
 		}
 	}
+	if !regexp.MustCompile(`(?m)^drwxr-xr-x .* \./$`).MatchString(contents) {
+		t.Errorf("the package's ./ is not mode 0755 (dpkg would make / so):\n%s", contents)
+	}
 	if !regexp.MustCompile(`(?m)^-rwxr-xr-x .* \./usr/bin/l2wg$`).MatchString(contents) {
 		t.Errorf("/usr/bin/l2wg is not mode 0755:\n%s", contents)
 	}

@@ -82,8 +82,10 @@ func TestRunMixedArchitectures(t *testing.T) {
 	if !rep.Passed || code != 0 || rep.Error != "" || rep.Skipped != "" {
 		t.Fatalf("passed %v, exit %d, error %q, skipped %q; want a pass", rep.Passed, code, rep.Error, rep.Skipped)
 	}
+	// Every check passes; one the topology does not judge (a skip, as in
+	// the all-amd64 run) is no failure.
 	for _, c := range rep.Checks {
-		if c.Status != statusOK {
+		if c.Status != statusOK && c.Status != statusSkip {
 			t.Errorf("%s: %s: %s: %s", c.Stage, c.Name, c.Status, c.Summary)
 		}
 	}

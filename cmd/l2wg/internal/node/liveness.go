@@ -62,9 +62,16 @@ func (lv *liveness) pollSessions(sessions map[bridge.PortID]bool, now time.Time)
 	for _, p := range ts.Peers {
 		sessions[p.Port] = p.Live(now)
 	}
+	deadline := time.Duration(lv.loss) * lv.interval
 	for _, p := range lv.tun.Peers() {
 		if !sessions[p.PortID()] {
 			lv.tun.Nudge(p)
+			continue
+		}
+		// A session whose probes go unanswered: the peer may have
+		// restarted with no memory of it. A new handshake finds out.
+		if rtt, last := p.RTT(); deadline > 0 && !last.IsZero() && now.Sub(last) >= deadline+rtt {
+			lv.tun.Rehandshake(p)
 		}
 	}
 }

@@ -153,7 +153,7 @@ func (n *Node) routineMesh() {
 	tick := time.NewTicker(meshTick)
 	defer tick.Stop()
 	sessions := make(map[bridge.PortID]bool)
-	lv := &liveness{tun: n.tun, log: n.log}
+	lv := &liveness{tun: n.tun, log: n.log, interval: n.cfg.ProbeInterval, loss: n.cfg.ProbeLoss}
 	var lastPoll time.Time
 	for {
 		select {
