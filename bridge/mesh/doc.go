@@ -126,10 +126,8 @@
 //
 // # Not here (yet)
 //
-// Appointed forwarders for LANs shared by several nodes' TAPs (until then a
-// LAN that joins two nodes' TAPs makes a loop: shortest-path mode is for
-// TAPs with nothing but VMs behind them), the edge towards kernel STP (the
-// mesh as one virtual root), equal-cost multipath (one tree per ECT
+// The edge towards kernel STP (the mesh as one virtual root; a LAN shared
+// by several l2wg nodes' TAPs has its appointed forwarder, forwarder.go), equal-cost multipath (one tree per ECT
 // algorithm), signatures, and a purge of a dead node's record (it ages
 // out; the two-way check already takes it out of every graph).
 package mesh
