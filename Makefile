@@ -40,12 +40,13 @@ dist:
 
 # arch-test: every package compiles for every architecture, vet passes on 32-bit big-endian
 # mips (test files included), and the unit tests of ARCH_PKGS pass as 386
-# (natively; tap's namespace tests too) and under qemu-user as arm
+# (natively; tap's namespace tests too; the 1,000-node mesh lab, 5 minutes
+# there, is left to make bench as on amd64) and under qemu-user as arm
 # (GOARM=5, soft float) and arm64.
 arch-test: deps
 	CHECK_ONLY=1 sh cmd/l2wg/dist/dist.sh bin/cross $(VERSION)
 	GOARCH=mips GOMIPS=softfloat $(GO) vet ./...
-	GOARCH=386 $(GO) test -count=1 $(ARCH_PKGS) ./tap/...
+	GOARCH=386 $(GO) test -count=1 -skip 'TestLab1000' $(ARCH_PKGS) ./tap/...
 	GOARCH=arm GOARM=5 $(GO) test -short -count=1 -exec qemu-arm-static -skip '$(QEMU_SKIP)' $(ARCH_PKGS)
 	GOARCH=arm64 $(GO) test -short -count=1 -exec qemu-aarch64-static -skip '$(QEMU_SKIP)' $(ARCH_PKGS)
 
