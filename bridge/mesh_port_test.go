@@ -93,8 +93,8 @@ func (n *meshNet) link(a, b string, cost uint32) {
 	pa, pb := mesh.Port(len(na.peer)+1), mesh.Port(len(nb.peer)+1)
 	na.peer[pa], na.port[ib] = ib, pa
 	nb.peer[pb], nb.port[ia] = ia, pb
-	na.mp.AddLink(pa, &linkDev{n, ia, ib})
-	nb.mp.AddLink(pb, &linkDev{n, ib, ia})
+	na.mp.AddLink(pa, b, &linkDev{n, ia, ib})
+	nb.mp.AddLink(pb, a, &linkDev{n, ib, ia})
 	n.control(ia, na.m.AdjacencyUp(pa, nb.key, cost, n.clock.Now()))
 	n.control(ib, nb.m.AdjacencyUp(pb, na.key, cost, n.clock.Now()))
 	n.pump()
@@ -333,7 +333,7 @@ func TestMeshPortAllocatesNothing(t *testing.T) {
 	rho := n.nodes[n.idx("rho")]
 	for _, nd := range n.nodes {
 		for p := range nd.peer {
-			nd.mp.AddLink(p, new(countPort))
+			nd.mp.AddLink(p, "", new(countPort))
 		}
 	}
 	pi0 := n.nodes[n.idx("pi0")]
