@@ -86,11 +86,15 @@ func (n *meshNet) idx(name string) int {
 	return -1
 }
 
+// firstTestLink is the first link number, apart from the switch's port
+// IDs as the node's are (Bridge.SetVLANFilter tells them apart).
+const firstTestLink = 256
+
 // link connects a and b at cost and tells both machines.
 func (n *meshNet) link(a, b string, cost uint32) {
 	ia, ib := n.idx(a), n.idx(b)
 	na, nb := n.nodes[ia], n.nodes[ib]
-	pa, pb := mesh.Port(len(na.peer)+1), mesh.Port(len(nb.peer)+1)
+	pa, pb := firstTestLink+mesh.Port(len(na.peer)), firstTestLink+mesh.Port(len(nb.peer))
 	na.peer[pa], na.port[ib] = ib, pa
 	nb.peer[pb], nb.port[ia] = ia, pb
 	na.mp.AddLink(pa, b, &linkDev{n, ia, ib})
