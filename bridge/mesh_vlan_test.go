@@ -163,4 +163,3 @@ func equalCounts(got, want map[string]int) bool {
 	}
 	return true
 }
-

@@ -248,7 +248,8 @@ func (f *vlanFilter) public() VLANFilter {
 // In mesh mode the tunnels are links of the MeshPort, and the ID a peer's
 // port was given (by the Switch the tunnel sees) names its link: when id is
 // no switch port but a link of the mesh port, the filter applies to that
-// link (MeshPort.SetVLANFilter).
+// link (MeshPort.SetVLANFilter). Link numbers must therefore be apart from
+// the switch's port IDs (the node's start at 256).
 func (b *Bridge) SetVLANFilter(id PortID, f VLANFilter) {
 	b.portsMu.Lock() // keeps vlanFiltered in step with the ports' filters
 	defer b.portsMu.Unlock()
