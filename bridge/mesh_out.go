@@ -98,10 +98,10 @@ func (c *meshCounters) add(v *atomic.Uint64, n int) { v.Add(uint64(n)) }
 type MeshStats struct {
 	Sent     uint64 // frames written to links
 	Transit  uint64 // unicast frames forwarded for other nodes
-	HopLimit uint64 // dropped: hop limit exhausted (arrived with 0, or would have to go on with 0)
-	// HopLimitZero counts the frames of HopLimit that arrived with 0: a
-	// neighbour that follows the protocol never sends one, and none is
-	// delivered (to the TAP or elsewhere).
+	HopLimit uint64 // not forwarded: the hop limit ran out here (delivered here if for here)
+	// HopLimitZero: dropped, arrived with an exhausted hop limit (0). A
+	// neighbour that follows the protocol never sends one; none is
+	// delivered, to the TAP or elsewhere.
 	HopLimitZero uint64
 	ReversePath  uint64 // dropped: multi-destination frame off its tree, or a unicast that would bounce back
 	NoRoute      uint64 // dropped: no next hop (egress unreachable, link gone), or a tree with no branch

@@ -265,7 +265,6 @@ func (mp *MeshPort) InputFromLink(from mesh.Port, frames []Frame) {
 		if h.HopLimit == 0 {
 			// Exhausted: a neighbour that follows the protocol never
 			// sends one. Never delivered, to the TAP or anywhere.
-			mp.stats.add(&mp.stats.hopLimit, 1)
 			mp.stats.add(&mp.stats.hopLimitZero, 1)
 			continue
 		}

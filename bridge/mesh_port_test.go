@@ -280,8 +280,8 @@ func TestMeshDrops(t *testing.T) {
 	rho.mp.InputFromLink(rho.port[n.idx("pi0")], []Frame{{Data: frame(mesh.Header{HopLimit: 1, Ingress: pi0.m.ID(), Egress: vorke.m.ID()})}})
 	// Hop limit 0 on arrival.
 	rho.mp.InputFromLink(rho.port[n.idx("pi0")], []Frame{{Data: frame(mesh.Header{HopLimit: 0, Ingress: pi0.m.ID(), Egress: rho.m.ID()})}})
-	if st := rho.mp.Stats(); st.HopLimit != 2 || st.Transit != 0 {
-		t.Errorf("hop-limit drops %d (want 2), transit %d (want 0)", st.HopLimit, st.Transit)
+	if st := rho.mp.Stats(); st.HopLimit != 1 || st.HopLimitZero != 1 || st.Transit != 0 {
+		t.Errorf("hop-limit drops %d, hop-limit-zero %d (want 1, 1), transit %d (want 0)", st.HopLimit, st.HopLimitZero, st.Transit)
 	}
 	// A broadcast from epsilon arriving at rho over the link from vorke:
 	// rho's path to epsilon is the direct link, so it is off the tree.

@@ -319,8 +319,8 @@ func TestMeshHopLimitZeroNeverDelivered(t *testing.T) {
 	if got := b.tap.takeFrames(); len(got) != 0 {
 		t.Fatalf("%d frames with an exhausted hop limit reached the TAP", len(got))
 	}
-	if st := b.mp.Stats(); st.HopLimitZero != 2 || st.HopLimit != 2 {
-		t.Errorf("hop-limit-zero %d, hop-limit %d; want 2, 2", st.HopLimitZero, st.HopLimit)
+	if st := b.mp.Stats(); st.HopLimitZero != 2 || st.HopLimit != 0 {
+		t.Errorf("hop-limit-zero %d, hop-limit %d; want 2, 0", st.HopLimitZero, st.HopLimit)
 	}
 	b.mp.InputFromLink(from, frame(mesh.Header{HopLimit: 1, Ingress: a.m.ID(), Egress: b.m.ID()}))
 	if got := b.tap.takeFrames(); len(got) != 1 || !bytes.Equal(got[0].Data, inner) {
