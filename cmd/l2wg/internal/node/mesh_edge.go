@@ -214,7 +214,11 @@ func (e *meshEdge) routine(done <-chan struct{}) {
 			}
 			var bpdus []bridge.Frame
 			if e.stp != nil {
-				bpdus = e.stp.tickLocked(e.br, e.tapID, e.mp.Table().Nodes(), now)
+				var nodes []mesh.NodeID
+				if t := e.mp.Table(); t != nil { // nil until the first table
+					nodes = t.Nodes()
+				}
+				bpdus = e.stp.tickLocked(e.br, e.tapID, nodes, now)
 			}
 			bpdus = append(bpdus, e.applyLocked()...)
 			if !e.heard && !e.f.Listening(now) {
