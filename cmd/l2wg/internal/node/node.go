@@ -110,7 +110,9 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 		if n.mesh, err = newMeshDriver(n.br, pub, log); err != nil {
 			return n, err
 		}
-		n.startMeshEdge()
+		if err := n.startMeshEdge(); err != nil {
+			return n, err
+		}
 	}
 	if err := n.openTunnel(); err != nil {
 		return n, err
