@@ -188,7 +188,8 @@ func (t *Tunnel) redial(p *PeerPort, wp *device.Peer, now time.Time) bool {
 	if !p.lastRedial.CompareAndSwap(last, now.UnixNano()) {
 		return false
 	}
-	p.redials.Add(1)
+	n := p.redials.Add(1)
+	t.log.Debug("redial: new handshake initiation", "peer", p.cfg.Name, "redials", n)
 	wp.ExpireCurrentKeypairs()
 	return wp.SendHandshakeInitiation(false) == nil
 }
