@@ -33,7 +33,7 @@ type inFlight struct {
 }
 
 type meshNet struct {
-	t     *testing.T
+	t     testing.TB
 	clock *fakeClock
 	nodes []*meshNode
 	wire  []inFlight
@@ -55,7 +55,7 @@ func (d *linkDev) WriteFrames(frames []Frame) {
 	}
 }
 
-func newMeshNet(t *testing.T, names ...string) *meshNet {
+func newMeshNet(t testing.TB, names ...string) *meshNet {
 	n := &meshNet{t: t, clock: newFakeClock(), used: map[[2]string]int{}}
 	for i, name := range names {
 		nd := &meshNode{name: name, tap: new(fakePort), peer: map[mesh.Port]int{}, port: map[int]mesh.Port{}}
@@ -183,7 +183,7 @@ func (n *meshNet) tapsGot(data []byte) map[string]int {
 	return got
 }
 
-func fiveSitesMesh(t *testing.T) *meshNet {
+func fiveSitesMesh(t testing.TB) *meshNet {
 	n := newMeshNet(t, "rho", "bob", "epsilon", "vorke", "pi0")
 	// costs: the peerings' round-trip times in ms
 	n.link("rho", "bob", 8)
