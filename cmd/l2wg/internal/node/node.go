@@ -91,6 +91,10 @@ func (s peerSwitch) AddPort(name string, p bridge.Port) bridge.PortID {
 // level is the logger's level, which log_level changes on reload; version
 // is reported by show and the metrics.
 func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version string) (n *Node, err error) {
+	cfg, warn := resolveMeshDefault(cfg)
+	if warn != "" {
+		log.Warn(warn)
+	}
 	n = &Node{cfg: cfg, version: version, log: log, level: level, done: make(chan struct{}), fatalCh: make(chan error, 1)}
 	n.applied.Store(cfg)
 	defer func() {
@@ -110,7 +114,9 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 		if n.mesh, err = newMeshDriver(n.br, pub, log); err != nil {
 			return n, err
 		}
-		n.startMeshEdge()
+		if err := n.startMeshEdge(); err != nil {
+			return n, err
+		}
 	}
 	if err := n.openTunnel(); err != nil {
 		return n, err
