@@ -240,14 +240,14 @@ func TestE2EMeshVLANFilters(t *testing.T) {
 	t.Parallel()
 	tp := newTrunkSites(t)
 	toHV2, toHV1 := trunkPeers()
-	mesh := "\n[mesh]\nprotocol = \"shortest-path\"\n"
+	tp.mesh = "shortest-path"
 	for _, n := range []struct {
 		hv   string
 		peer peerConf
 		vp   vlanPorts
 	}{{"hv1", toHV2, vlanPorts{PeerVLANs: "100"}}, {"hv2", toHV1, vlanPorts{}}} {
 		h := tp.hvs[n.hv]
-		h.ConfPath = writeFile(t, tp.dir, n.hv+".toml", tp.vlanConfig(n.hv, n.peer, n.vp)+mesh)
+		h.ConfPath = writeFile(t, tp.dir, n.hv+".toml", tp.vlanConfig(n.hv, n.peer, n.vp))
 		p, err := tp.lab.Start(n.hv, l2wgBinary(t), "up", "-c", h.ConfPath)
 		tp.must(err)
 		h.Proc = p
