@@ -111,6 +111,7 @@ func MeshFrameDropCounts(s bridge.MeshStats) []DropCount {
 	return []DropCount{
 		{"hop-limit", s.HopLimit}, {"reverse-path", s.ReversePath}, {"no-route", s.NoRoute},
 		{"no-table", s.NoTable}, {"malformed", s.Malformed},
+		{"hop-limit-zero", s.HopLimitZero}, {"vlan-filtered", s.VLANFiltered}, {"protocol-mismatch", s.ProtocolMismatch},
 	}
 }
 

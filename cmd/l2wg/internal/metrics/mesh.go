@@ -31,7 +31,7 @@ func newMeshDescs(d func(name, help string, labels ...string) *prometheus.Desc) 
 		expired:      d("mesh_records_expired_total", "Records aged out of the database."),
 		controlDrops: d("mesh_control_drops_total", "Mesh control messages or records dropped, by reason: malformed, not-adjacent, absurd-seq, oversized, database-full, id-collision.", "reason"),
 		frames:       d("mesh_frames_total", "Frames the mesh port wrote to links (sent), and unicast frames among them it forwarded for other nodes (transit).", "how"),
-		frameDrops:   d("mesh_frame_drops_total", "Frames the mesh port dropped, by reason: hop-limit, reverse-path, no-route, no-table, malformed.", "reason"),
+		frameDrops:   d("mesh_frame_drops_total", "Frames the mesh port dropped, by reason: hop-limit, reverse-path, no-route, no-table, malformed, hop-limit-zero, vlan-filtered, protocol-mismatch.", "reason"),
 	}
 }
 

@@ -62,9 +62,16 @@ func (lv *liveness) pollSessions(sessions map[bridge.PortID]bool, now time.Time)
 	for _, p := range ts.Peers {
 		sessions[p.Port] = p.Live(now)
 	}
+	lv.nudge(func(p *tunnel.PeerPort) bool { return sessions[p.PortID()] }, now)
+}
+
+// nudge asks WireGuard for a handshake with every peer that has no session
+// (hasSession says which), and for a new one with every peer whose session
+// has gone quiet.
+func (lv *liveness) nudge(hasSession func(*tunnel.PeerPort) bool, now time.Time) {
 	deadline := time.Duration(lv.loss) * lv.interval
 	for _, p := range lv.tun.Peers() {
-		if !sessions[p.PortID()] {
+		if !hasSession(p) {
 			lv.tun.Nudge(p)
 			continue
 		}
