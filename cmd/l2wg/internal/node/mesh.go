@@ -53,7 +53,7 @@ type meshAdj struct {
 }
 
 func newMeshDriver(br *bridge.Bridge, pub [32]byte, log *slog.Logger) (*meshDriver, error) {
-	m, err := mesh.New(mesh.Config{Key: mesh.Key(pub), Boot: time.Now()}, time.Now())
+	m, err := mesh.New(mesh.Config{Key: mesh.Key(pub), Boot: time.Now(), Stopwatch: time.Now}, time.Now())
 	if err != nil {
 		return nil, err
 	}
