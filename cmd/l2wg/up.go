@@ -53,11 +53,11 @@ func cmdUp(path string, stderr io.Writer) error {
 	if memProfile != "" {
 		defer writeHeapProfile(memProfile, log)
 	}
-	// A soft memory limit just above what the tunnel's bounded buffers can
-	// pin: without it the garbage collector lets the heap grow to twice the
-	// live set, and peak RSS doubles. GOMEMLIMIT in the environment wins.
+	// A soft memory limit at the sum of the tunnel's memory bounds: without
+	// it the garbage collector lets the heap grow to twice the live set.
+	// GOMEMLIMIT in the environment wins.
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(tunnel.MemoryLimit(0))
+		debug.SetMemoryLimit(tunnel.MemoryLimit(0, cfg.ReassemblyTotalBytes))
 	}
 	n, err := node.Start(cfg, log, level, version)
 	if err != nil {

@@ -162,7 +162,7 @@ func BenchmarkMeshFailover(b *testing.B) {
 			}
 			var kills, cuts, repairs []time.Duration
 			for _, ev := range l.Failures() {
-				f, err := l.MeasureFailure(ctx, ev, 3*time.Second, false)
+				f, err := l.MeasureFailure(ctx, ev, 3*time.Second, true)
 				if err != nil {
 					b.Fatalf("%s: %v", ev, err)
 				}
