@@ -91,10 +91,6 @@ func (s peerSwitch) AddPort(name string, p bridge.Port) bridge.PortID {
 // level is the logger's level, which log_level changes on reload; version
 // is reported by show and the metrics.
 func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version string) (n *Node, err error) {
-	cfg, warn := resolveMeshDefault(cfg)
-	if warn != "" {
-		log.Warn(warn)
-	}
 	n = &Node{cfg: cfg, version: version, log: log, level: level, done: make(chan struct{}), fatalCh: make(chan error, 1)}
 	n.applied.Store(cfg)
 	defer func() {
