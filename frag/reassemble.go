@@ -6,11 +6,15 @@ import (
 	"time"
 )
 
-// Defaults of Config.
+// Defaults of Config. The total is part of a node's memory budget (64 MiB
+// at peak with the tunnel's default buffers, see tunnel.MemoryLimit): a
+// frame completes within a round trip or two, so 8 MiB holds ~128
+// superframes in progress, and a peer that floods first fragments is held
+// to its own cap and evicts its own flood.
 const (
 	DefaultTimeout         = 2 * time.Second
 	DefaultMaxBytesPerPeer = 4 << 20
-	DefaultMaxBytesTotal   = 32 << 20
+	DefaultMaxBytesTotal   = 8 << 20
 )
 
 // Config bounds the time and memory of reassembly. Zero or negative fields
@@ -20,7 +24,7 @@ const (
 type Config struct {
 	Timeout         time.Duration // incomplete frames older than this are dropped; default 2s
 	MaxBytesPerPeer int           // bytes of reassembly buffers one peer may hold; default 4 MiB
-	MaxBytesTotal   int           // over all peers; default 32 MiB
+	MaxBytesTotal   int           // over all peers; default 8 MiB
 }
 
 // Frame is a frame delivered by Reassembler.Add.

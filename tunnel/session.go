@@ -45,6 +45,11 @@ func (p *PeerPort) hasSession(now time.Time) bool {
 	return now.UnixNano() < p.sessionUntil.Load()
 }
 
+// HasSession reports whether the peer has a session that can carry traffic
+// now: what the tunnel itself checks before it sends (frames and control
+// packets to a peer without one are withheld). A reading of one atomic.
+func (p *PeerPort) HasSession(now time.Time) bool { return p.hasSession(now) }
+
 // withheld counts n frames or probes not sent to a peer without a session
 // and asks for a handshake, at most every nudgeEvery.
 func (t *Tunnel) withheld(p *PeerPort, n int, now time.Time) {

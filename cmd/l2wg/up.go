@@ -6,8 +6,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
@@ -29,7 +32,7 @@ func cmdUp(path string, stderr io.Writer) error {
 	}
 
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 
 	// L2WG_CPUPROFILE=file writes a CPU profile of the whole run (go tool pprof).
@@ -44,11 +47,17 @@ func cmdUp(path string, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	// A soft memory limit just above what the tunnel's bounded buffers can
-	// pin: without it the garbage collector lets the heap grow to twice the
-	// live set, and peak RSS doubles. GOMEMLIMIT in the environment wins.
+	// L2WG_MEMPROFILE=file writes a heap profile on SIGUSR1 and on shutdown
+	// (go tool pprof -sample_index=inuse_space); "%p" in the name is the PID.
+	memProfile := strings.ReplaceAll(os.Getenv("L2WG_MEMPROFILE"), "%p", strconv.Itoa(os.Getpid()))
+	if memProfile != "" {
+		defer writeHeapProfile(memProfile, log)
+	}
+	// A soft memory limit at the sum of the tunnel's memory bounds: without
+	// it the garbage collector lets the heap grow to twice the live set.
+	// GOMEMLIMIT in the environment wins.
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(tunnel.MemoryLimit(0))
+		debug.SetMemoryLimit(tunnel.MemoryLimit(0, cfg.ReassemblyTotalBytes))
 	}
 	n, err := node.Start(cfg, log, level, version)
 	if err != nil {
@@ -63,6 +72,12 @@ func cmdUp(path string, stderr io.Writer) error {
 				n.Reload()
 				continue
 			}
+			if sig == syscall.SIGUSR1 {
+				if memProfile != "" {
+					writeHeapProfile(memProfile, log)
+				}
+				continue
+			}
 			log.Info("shutting down", "signal", sig.String())
 			n.Close()
 			log.Info("l2wg down")
@@ -72,4 +87,26 @@ func cmdUp(path string, stderr io.Writer) error {
 			return fmt.Errorf("up: %w", err)
 		}
 	}
+}
+
+// writeHeapProfile writes the heap profile (after a collection, so it shows
+// the live set) to path, replacing the file atomically.
+func writeHeapProfile(path string, log *slog.Logger) {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err == nil {
+		runtime.GC()
+		err = pprof.Lookup("heap").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		log.Warn("heap profile", "file", path, "err", err)
+		return
+	}
+	log.Info("wrote heap profile", "file", path)
 }

@@ -77,7 +77,14 @@ func measure(ctx context.Context, log *slog.Logger, p params, c contestant, dir 
 		s.Err = err
 		return s
 	}
-	s.Values[mFirstFrame] = time.Since(started).Seconds()
+	// From the first daemon's start, so that what a contestant does before
+	// (keys, configs) does not count; the whole Start if that is unknown.
+	if since, err := sinceFirstStart(pids); err == nil {
+		s.Values[mFirstFrame] = since
+	} else {
+		s.Values[mFirstFrame] = time.Since(started).Seconds()
+		s.problem("first frame: daemon start time", err)
+	}
 	srv := &iperfServer{lab: lab, ns: path.Server}
 	if err := srv.start(ctx); err != nil {
 		s.Err = err

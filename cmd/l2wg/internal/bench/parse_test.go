@@ -2,9 +2,11 @@ package main
 
 import (
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Trimmed iperf3 3.12 -J output: the parts the benchmark reads, in their
@@ -218,5 +220,33 @@ func TestSelectContestants(t *testing.T) {
 	}
 	if _, err := selectContestants(binaries{}, options{Only: "openvpn"}); err == nil {
 		t.Error("unknown contestant accepted")
+	}
+}
+
+func TestParseStartTicks(t *testing.T) {
+	stat := "4711 (wire guard) x) S 1 4711 4711 0 -1 4194560 2130 0 0 0 1234 566 0 0 20 0 9 0 218104 2998272 392 18446744073709551615\n"
+	got, err := parseStartTicks([]byte(stat))
+	if err != nil || got != 218104 {
+		t.Errorf("parseStartTicks = %v, %v, want 218104", got, err)
+	}
+	if _, err := parseStartTicks([]byte("4711 (x) S 1 2 3 4 5 6 7 8 9 10 11 12")); err == nil {
+		t.Error("parseStartTicks accepted a short line")
+	}
+}
+
+// sinceFirstStart of this test process is its age: not negative, and it
+// grows with the wall clock.
+func TestSinceFirstStart(t *testing.T) {
+	a, err := sinceFirstStart([]int{os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	b, err := sinceFirstStart([]int{os.Getpid(), os.Getppid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a < 0 || b < a+0.03 {
+		t.Errorf("sinceFirstStart: %.2f s, then %.2f s 50 ms later with the parent too; want a >= 0 and b >= a + 0.03", a, b)
 	}
 }

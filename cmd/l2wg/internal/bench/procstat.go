@@ -88,3 +88,66 @@ func peakRSS(pids []int) (int64, error) {
 	}
 	return peak, nil
 }
+
+// parseStartTicks returns a process's start time, in clock ticks after
+// boot, from the text of /proc/<pid>/stat (field 22, starttime).
+func parseStartTicks(stat []byte) (uint64, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse stat: no ')' after comm")
+	}
+	f := bytes.Fields(stat[i+1:])
+	if len(f) < 20 {
+		return 0, fmt.Errorf("parse stat: %d fields after comm, want at least 20", len(f))
+	}
+	t, err := strconv.ParseUint(string(f[19]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse stat: starttime %q", f[19])
+	}
+	return t, nil
+}
+
+// parseUptime returns the seconds since boot from the text of /proc/uptime.
+func parseUptime(b []byte) (float64, error) {
+	f := bytes.Fields(b)
+	if len(f) < 1 {
+		return 0, fmt.Errorf("parse uptime: empty")
+	}
+	s, err := strconv.ParseFloat(string(f[0]), 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse uptime: %q", f[0])
+	}
+	return s, nil
+}
+
+// sinceFirstStart returns how long ago the earliest of the processes pids
+// was started (10 ms resolution): the time since the VPN's first daemon
+// began, whatever its contestant did before (keys, configs, namespaces).
+func sinceFirstStart(pids []int) (float64, error) {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0, err
+	}
+	now, err := parseUptime(b)
+	if err != nil {
+		return 0, err
+	}
+	first := uint64(0)
+	for i, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0, fmt.Errorf("start of pid %d: %w", pid, err)
+		}
+		t, err := parseStartTicks(b)
+		if err != nil {
+			return 0, fmt.Errorf("start of pid %d: %w", pid, err)
+		}
+		if i == 0 || t < first {
+			first = t
+		}
+	}
+	if len(pids) == 0 {
+		return 0, fmt.Errorf("no processes")
+	}
+	return now - float64(first)/clockTicks, nil
+}

@@ -194,8 +194,9 @@ func (rp *report) writeNotes(w io.Writer) {
 - TCP and UDP: iperf3 -J, client in one VM (or hypervisor), receiver's goodput; UDP with -b %[7]s
   (0: as fast as the sender can), full-size datagrams, then %[11]d- and %[12]d-byte datagrams whose
   rate is the receiver's goodput in packets per second.
-- First frame: from starting the VPN's daemons to the first reply to the check ping (polled every
-  100 ms; l2wg's spanning tree lets frames through 8 s after start with the timers above).
+- First frame: from the start of the VPN's first daemon process (its start time in /proc/<pid>/stat,
+  10 ms resolution; keys and configs made before do not count) to the first reply to the check
+  ping, polled every 100 ms.
 - Round trip: ping every %[8]v; idle %[9]d requests before the TCP tests, under load %[10]d requests
   from 1 s into the TCP 4-stream test; mean and 99th percentile of the replies.
 - CPU: utime + stime from /proc/<pid>/stat of the VPN processes on both hypervisors across the TCP

@@ -14,10 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
-
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/control"
 )
 
@@ -27,15 +23,15 @@ import (
 // pcapSink writes frames to a pcap file (nanosecond timestamps, Ethernet).
 type pcapSink struct {
 	bw     *bufio.Writer
-	pw     *pcapgo.Writer
+	pw     *pcapWriter
 	live   bool // flush after every frame (a pipe to tcpdump -r -)
 	frames int
 }
 
 func newPcapSink(w io.Writer, snaplen int, live bool) (*pcapSink, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	pw := pcapgo.NewWriterNanos(bw)
-	if err := pw.WriteFileHeader(uint32(snaplen), layers.LinkTypeEthernet); err != nil {
+	pw := newPcapWriter(bw)
+	if err := pw.writeFileHeader(uint32(snaplen)); err != nil {
 		return nil, err
 	}
 	if live {
@@ -47,8 +43,7 @@ func newPcapSink(w io.Writer, snaplen int, live bool) (*pcapSink, error) {
 }
 
 func (p *pcapSink) write(f Frame) error {
-	ci := gopacket.CaptureInfo{Timestamp: f.At, CaptureLength: len(f.Data), Length: f.Len}
-	if err := p.pw.WritePacket(ci, f.Data); err != nil {
+	if err := p.pw.writePacket(f.At, f.Data, f.Len); err != nil {
 		return err
 	}
 	p.frames++

@@ -66,6 +66,9 @@ run and up flags:
   -site-l2wg SITE=PATH
                     SITE runs the binary PATH instead (repeatable): a lab
                     of mixed architectures, e.g. a 386 build
+  -protocol P       the sites run mesh protocol P (shortest-path, rstp, stp,
+                    spanning-tree) whatever the topology's [mesh] says: the
+                    same network with the spanning tree, for comparison
   -json FILE        (run) also write the report as JSON to FILE
 `
 
@@ -170,6 +173,7 @@ func cmdBuild(verb string, args []string, stdout, stderr io.Writer) error {
 	seed := fs.String("seed", "", "impairment `seed`")
 	bin := fs.String("l2wg", "", "the l2wg `binary` (default: this one)")
 	jsonOut := fs.String("json", "", "write the report as JSON to `file`")
+	protocol := fs.String("protocol", "", "the sites run mesh `protocol` (shortest-path, rstp, stp, spanning-tree) instead of the topology's")
 	siteBin := map[string]string{}
 	fs.Func("site-l2wg", "`SITE=PATH`: SITE runs the l2wg binary PATH (repeatable)", func(v string) error {
 		site, path, ok := strings.Cut(v, "=")
@@ -192,6 +196,11 @@ func cmdBuild(verb string, args []string, stdout, stderr io.Writer) error {
 	t, err := Load(pos[0])
 	if err != nil {
 		return err
+	}
+	if *protocol != "" {
+		if err := t.SetMeshProtocol(*protocol); err != nil {
+			return &ExitError{Code: 2, Err: fmt.Errorf("lab %s: -protocol %w", verb, err)}
+		}
 	}
 	opt := Options{L2WG: *bin, SiteL2WG: siteBin, StateRoot: c.root, Name: c.name}
 	if opt.L2WG == "" {

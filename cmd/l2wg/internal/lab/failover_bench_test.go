@@ -27,11 +27,13 @@ func failoverTopology(protocol string, costAC int) string {
 		cost = fmt.Sprintf("cost = %d\n", costAC)
 	}
 	return fmt.Sprintf(`name = "failover"
+[mesh]
+protocol = %q
+
 [stp]
 hello_time = "1s"
 forward_delay = "4s"
 max_age = "6s"
-protocol = %q
 
 [[site]]
 name = "a"

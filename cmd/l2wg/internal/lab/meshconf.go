@@ -40,11 +40,44 @@ func MeshProtocolKnown() bool {
 	return false
 }
 
-func (v *validator) validateMesh(t *Topology) {
-	switch t.Mesh.Protocol {
+// DefaultMeshProtocol is this l2wg's default [mesh] protocol (config.Keys),
+// the one a topology without [mesh] protocol runs; "" without the key.
+func DefaultMeshProtocol() string {
+	for _, k := range config.Keys {
+		if k.Path == meshProtocolKey {
+			s, _ := k.Default.(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// validMeshProtocol reports whether p is a [mesh] protocol of a topology.
+func validMeshProtocol(p string) error {
+	switch p {
 	case "", ProtocolShortestPath, ProtocolSpanningTree, ProtocolRSTP, ProtocolSTP:
-	default:
-		v.fail("mesh.protocol", "%q: must be %s, %s, %s or %s", t.Mesh.Protocol, ProtocolShortestPath, ProtocolSpanningTree, ProtocolRSTP, ProtocolSTP)
+		return nil
+	}
+	return fmt.Errorf("%q: must be %s, %s, %s or %s", p, ProtocolShortestPath, ProtocolSpanningTree, ProtocolRSTP, ProtocolSTP)
+}
+
+// SetMeshProtocol makes the sites of t run protocol p, whatever its [mesh]
+// table says (lab run -protocol): the same network under another protocol,
+// for comparison.
+func (t *Topology) SetMeshProtocol(p string) error {
+	if p == "" {
+		return fmt.Errorf("%q: name a protocol", p)
+	}
+	if err := validMeshProtocol(p); err != nil {
+		return err
+	}
+	t.Mesh.Protocol = p
+	return nil
+}
+
+func (v *validator) validateMesh(t *Topology) {
+	if err := validMeshProtocol(t.Mesh.Protocol); err != nil {
+		v.fail("mesh.protocol", "%v", err)
 	}
 	lans := make(map[string]int)
 	for i, s := range t.Sites {
@@ -64,24 +97,30 @@ func (v *validator) validateMesh(t *Topology) {
 }
 
 // MeshProtocol is the protocol the sites of the plan actually run:
-// "shortest-path" only when the topology asks for it and l2wg has the key;
-// otherwise the spanning tree's protocol ("rstp" unless [stp] or [mesh]
-// says "stp").
+// "shortest-path" only when the topology asks for it (or says nothing and
+// it is l2wg's default) and l2wg has the key; otherwise the spanning
+// tree's protocol ("rstp" unless [stp] or [mesh] says "stp").
 func (p *Plan) MeshProtocol() string {
 	t := p.Topo
-	if t.Mesh.Protocol == ProtocolShortestPath && MeshProtocolKnown() {
+	proto := t.Mesh.Protocol
+	if proto == "" {
+		proto = DefaultMeshProtocol()
+	}
+	if proto == ProtocolShortestPath && MeshProtocolKnown() {
 		return ProtocolShortestPath
 	}
-	if t.Mesh.Protocol == ProtocolSTP || (t.Mesh.Protocol != ProtocolRSTP && t.STP != nil && t.STP.Protocol == ProtocolSTP) {
+	if proto == ProtocolSTP || (proto != ProtocolRSTP && t.STP != nil && t.STP.Protocol == ProtocolSTP) {
 		return ProtocolSTP
 	}
 	return ProtocolRSTP
 }
 
 // meshNotes sets the mesh protocol of a node file. With [mesh] protocol
-// in l2wg, "shortest-path" and "spanning-tree" go there; "rstp" and "stp"
-// are the spanning tree with that [stp] protocol. Without it,
-// "shortest-path" leaves a note that the spanning tree runs instead.
+// in l2wg, the topology's protocol goes there (none: l2wg's default), and
+// "rstp" or "stp" there overrides the [stp] protocol of the topology.
+// Without the key, "rstp" and "stp" are the spanning tree with that [stp]
+// protocol, and "shortest-path" leaves a note that the spanning tree runs
+// instead.
 func (p *Plan) meshNotes(f *config.File, stpOn bool) []string {
 	proto := p.Topo.Mesh.Protocol
 	switch {
@@ -95,6 +134,10 @@ func (p *Plan) meshNotes(f *config.File, stpOn bool) []string {
 		if proto == ProtocolShortestPath {
 			return []string{"[mesh] protocol = \"shortest-path\" left out: this l2wg has no [mesh] protocol; the spanning tree runs"}
 		}
+		return nil
+	case MeshProtocolKnown():
+		f.Mesh.Protocol = proto
+		f.STP.Protocol = "" // [mesh] protocol names the tree's protocol
 		return nil
 	}
 	if stpOn && f.STP.Protocol == "" {

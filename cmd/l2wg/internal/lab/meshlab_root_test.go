@@ -72,13 +72,17 @@ func logCheck(t *testing.T, c Check) {
 }
 
 // TestShortestPathsDetourUnderRSTP proves the pair matrix can fail: on
-// five-sites the spanning tree (root rho) blocks epsilon-vorke, so
-// vm-epsilon reaches vm-vorke through Paris, far over 1.1 x their direct
-// peering's underlay round trip + 2 ms; pairs on the tree pass.
+// five-sites the spanning tree (root rho) blocks bob-epsilon and
+// epsilon-vorke, so vm-epsilon reaches vm-vorke through Paris, far over
+// 1.1 x their direct peering's underlay round trip + 2 ms; pairs on the
+// tree pass. (l2wg lab run five-sites -protocol rstp shows the same.)
 func TestShortestPathsDetourUnderRSTP(t *testing.T) {
 	t.Parallel()
 	l := buildWith(t, "spdet", "five-sites", ProtocolRSTP, false, nil)
 	converge(t, l)
+	if c := l.CheckSpanningTree(context.Background()); c.Status != statusOK || !strings.Contains(c.Summary, "blocked bob-epsilon epsilon-vorke") {
+		t.Errorf("spanning tree: %s: %s; want bob-epsilon and epsilon-vorke blocked", c.Status, c.Summary)
+	}
 	c := l.CheckShortestPaths(context.Background(), true)
 	logCheck(t, c)
 	if c.Status != statusFail {
@@ -100,11 +104,11 @@ func TestShortestPathsDetourUnderRSTP(t *testing.T) {
 	}
 }
 
-// TestMeshShortestPaths: every VM pair within the bound on five-sites and
-// five-sites-full.
+// TestMeshShortestPaths: every VM pair within the bound on
+// five-sites-full (five-sites: TestRunFiveSites, whose lab run judges it).
 func TestMeshShortestPaths(t *testing.T) {
 	proto, bounds := meshProtocol(t)
-	for _, top := range []string{"five-sites", "five-sites-full"} {
+	for _, top := range []string{"five-sites-full"} {
 		t.Run(top, func(t *testing.T) {
 			l := buildWith(t, "msp"+top[len(top)-4:], top, proto, false, nil)
 			converge(t, l)
@@ -118,14 +122,14 @@ func TestMeshShortestPaths(t *testing.T) {
 }
 
 // TestMeshStart: all sites started at once, the first VM frame of every
-// peering within 2 s of its first handshake; one site restarted with a
-// persistent TAP: traffic again within 5 s. The issue's targets are 1 s and
-// 2 s: runs measure 0.2-0.5 s for most peerings but up to 1.2 s for some, and
-// 0.4-3.4 s for the restart, so the bounds here catch a broken start (the
-// spanning tree takes 7 s) without failing on those. A pair whose first
-// handshake was replaced by a second before it could be read (l2wg show
-// reports the latest) cannot be measured: it is logged, and at least half
-// the pairs must be measured.
+// peering within 1 s of its first WireGuard handshake (the earlier of the
+// two ends' handshake times as wireguard-go reports them); one site
+// restarted with a persistent TAP: traffic again within 2 s of its start.
+// Runs measure 0.1-0.4 s and 0.4-0.6 s. A pair whose first handshake
+// was replaced by a second before it could be read (l2wg show reports the
+// latest; at start that is a pair whose two initiations crossed, and whose
+// VMs meanwhile talk through another site) cannot be measured: it is
+// logged, and at least half the pairs must be measured.
 func TestMeshStart(t *testing.T) {
 	proto, bounds := meshProtocol(t)
 	l := buildWith(t, "mstart", "five-sites", proto, true, func(top *Topology) { top.L2WG.PersistentTAP = true })
@@ -142,9 +146,9 @@ func TestMeshStart(t *testing.T) {
 			// not measurable; logged above
 		case f.Err != "":
 			t.Errorf("%s-%s: %s", f.A, f.B, f.Err)
-		case bounds && f.After > 2*time.Second:
+		case bounds && f.After > time.Second:
 			measured++
-			t.Errorf("%s-%s: first frame %v after the handshake, want within 2s", f.A, f.B, f.After)
+			t.Errorf("%s-%s: first frame %v after the handshake, want within 1s", f.A, f.B, f.After)
 		default:
 			measured++
 		}
@@ -158,33 +162,47 @@ func TestMeshStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("restart of epsilon (persistent TAP): vm-vorke reaches vm-epsilon %v after the start", d.Round(time.Millisecond))
-	if bounds && d > 5*time.Second {
-		t.Errorf("restart: traffic again %v after the start, want within 5s", d)
+	if bounds && d > 2*time.Second {
+		t.Errorf("restart: traffic again %v after the start, want within 2s", d)
 	}
 }
 
 // TestMeshFailover: 10 ms streams between every two VMs; kill -9 every
 // site in turn and cut every peering in turn: for the pairs that keep a
 // path the longest gap is under 1 s, and under 1 s again after the restart
-// or heal. The triangle in make test; five-sites with L2WG_LAB_LONG=1.
+// or heal; once converged after it, every pair is on a shortest path again
+// (the pair matrix). In make test: the triangle, and on five-sites the two
+// failures that move paths the most (kill -9 of the hub rho: bob-vorke
+// goes over epsilon; cut epsilon-vorke: it goes over rho), with 2 s
+// windows; L2WG_LAB_LONG=1 runs every failure of five-sites.
 func TestMeshFailover(t *testing.T) {
 	proto, bounds := meshProtocol(t)
-	tops := []string{"triangle"}
-	if os.Getenv("L2WG_LAB_LONG") != "" {
-		tops = append(tops, "five-sites")
-	}
-	window := 3 * time.Second
-	if !bounds {
-		window = 8 * time.Second // the spanning tree's outages are longer: see them end
-	}
-	for _, top := range tops {
+	long := os.Getenv("L2WG_LAB_LONG") != ""
+	for _, top := range []string{"triangle", "five-sites"} {
 		t.Run(top, func(t *testing.T) {
+			window := 3 * time.Second
+			if top == "five-sites" && !long {
+				window = 2 * time.Second
+			}
+			if !bounds {
+				window = 8 * time.Second // the spanning tree's outages are longer: see them end
+			}
 			l := buildWith(t, "mfo"+top[:3], top, proto, false, nil)
 			converge(t, l)
-			for _, ev := range l.Failures() {
-				f, err := l.MeasureFailure(context.Background(), ev, window)
+			events := l.Failures()
+			if top == "five-sites" && !long {
+				events = []string{"kill rho", "cut epsilon vorke"}
+			}
+			for _, ev := range events {
+				f, err := l.MeasureFailure(context.Background(), ev, window, bounds)
 				if err != nil {
 					t.Fatalf("%s: %v", ev, err)
+				}
+				if f.Paths.Status == statusFail {
+					logCheck(t, f.Paths)
+					t.Errorf("after %s: %s", f.Repair, f.Paths.Summary)
+				} else {
+					t.Logf("after %s: %s", f.Repair, f.Paths.Summary)
 				}
 				pair, gap := Max(f.Gaps)
 				rpair, rgap := Max(f.RepairGaps)
@@ -242,11 +260,6 @@ func TestMeshChurn(t *testing.T) {
 // it takes over again is logged.
 func TestMeshHAPair(t *testing.T) {
 	proto, bounds := meshProtocol(t)
-	if proto == ProtocolShortestPath && os.Getenv("L2WG_MESH_HA") == "" {
-		// config.Keys' mesh.protocol: "the TAP forwards at once, with no
-		// spanning tree: ... not for a LAN shared by several l2wg nodes".
-		t.Skip("the shortest-path mesh has no appointed forwarder for a LAN shared by several nodes yet (a loop through a1 and a2); L2WG_MESH_HA=1 runs it")
-	}
 	l := buildWith(t, "mha", "ha-pair", proto, false, nil)
 	converge(t, l)
 	c := l.CheckBroadcast(context.Background(), 10*time.Second)
@@ -264,14 +277,17 @@ func TestMeshHAPair(t *testing.T) {
 	}
 	t.Logf("forwarder %s; kill -9: longest gap %v; restart: longest gap %v; %d duplicates; forwarder after the restart %s (TAP frames %v)",
 		res.Forwarder, res.KillGap.Round(time.Millisecond), res.RestartGap.Round(time.Millisecond), res.Dups, res.After, res.Counts)
+	for _, line := range res.Log {
+		t.Logf("  %s", line)
+	}
 	if bounds && (res.KillGap >= time.Second || res.RestartGap >= time.Second || res.Dups > 0) {
 		t.Errorf("HA pair: kill gap %v, restart gap %v, %d duplicates; want gaps under 1s and no duplicate", res.KillGap, res.RestartGap, res.Dups)
 	}
 }
 
 // TestRunHAPair and TestRunTwelveSites run the shipped topologies with lab
-// run: with the spanning tree today, with the mesh (and its shortest-path
-// check judged) once l2wg has [mesh] protocol.
+// run: the shortest-path mesh (twelve-sites' shortest-path check judged),
+// ha-pair's LAN with one appointed forwarder.
 func TestRunHAPair(t *testing.T) {
 	t.Parallel()
 	rep, _ := runShipped(t, "ha-pair", "ha")

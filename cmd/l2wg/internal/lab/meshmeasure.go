@@ -187,18 +187,22 @@ func (l *Lab) MeasureFirstFrames(ctx context.Context, timeout time.Duration) ([]
 		}
 		pairs = append(pairs, [2]string{a, b})
 	}
-	// Static neighbour entries: ping gives up after a few seconds of
-	// failed ARP, and the measure is the first frame, not ARP's retries.
+	// Static neighbour entries, both ways: ping gives up after a few
+	// seconds of failed ARP, and the measure is the first frame, not ARP's
+	// retries (an ARP exchange lost while the mesh converges is retried
+	// by the VM's kernel only a second later).
 	for _, pr := range pairs {
-		mac, err := l.NS.MAC(pr[1], "eth0")
-		if err != nil {
-			return nil, err
+		for _, d := range [][2]string{pr, {pr[1], pr[0]}} {
+			mac, err := l.NS.MAC(d[1], "eth0")
+			if err != nil {
+				return nil, err
+			}
+			dst := l.Plan.VM(d[1]).Addr.Addr().String()
+			if out, err := l.NS.IP(d[0], "neigh", "replace", dst, "lladdr", mac.String(), "dev", "eth0", "nud", "permanent"); err != nil {
+				return nil, fmt.Errorf("neighbour %s in %s: %v: %s", dst, d[0], err, out)
+			}
+			defer l.NS.IP(d[0], "neigh", "del", dst, "dev", "eth0")
 		}
-		dst := l.Plan.VM(pr[1]).Addr.Addr().String()
-		if out, err := l.NS.IP(pr[0], "neigh", "replace", dst, "lladdr", mac.String(), "dev", "eth0", "nud", "permanent"); err != nil {
-			return nil, fmt.Errorf("neighbour %s in %s: %v: %s", dst, pr[0], err, out)
-		}
-		defer l.NS.IP(pr[0], "neigh", "del", dst, "dev", "eth0")
 	}
 	ss, err := l.streams(pairs, 20*time.Millisecond, timeout+5*time.Second)
 	if err != nil {
@@ -373,6 +377,9 @@ type Failure struct {
 	Gaps, RepairGaps map[string]time.Duration
 	// Cut are the pairs without a path during the failure.
 	Cut []string
+	// Paths is the pair matrix once the lab has converged after the
+	// repair: every pair on a shortest path again.
+	Paths Check
 }
 
 // Max returns the longest gap in gaps.
@@ -390,8 +397,9 @@ func Max(gaps map[string]time.Duration) (string, time.Duration) {
 // MeasureFailure runs 10 ms streams between every two VMs at different
 // sites, carries out event ("kill S" with SIGKILL, or "cut A B") once they
 // flow, repairs it window later ("start S", "heal A B") and lets the
-// streams run another window; then waits for convergence.
-func (l *Lab) MeasureFailure(ctx context.Context, event string, window time.Duration) (Failure, error) {
+// streams run another window; then waits for convergence and measures the
+// pair matrix (judged against the shortest paths when paths is set).
+func (l *Lab) MeasureFailure(ctx context.Context, event string, window time.Duration, paths bool) (Failure, error) {
 	f := Failure{Event: event, Gaps: map[string]time.Duration{}, RepairGaps: map[string]time.Duration{}}
 	verb, rest, _ := strings.Cut(event, " ")
 	var dead []string
@@ -444,6 +452,7 @@ func (l *Lab) MeasureFailure(ctx context.Context, event string, window time.Dura
 	if c := l.Converge(ctx, time.Minute); !c.OK {
 		return f, fmt.Errorf("after %s: not converged: %s", f.Repair, c.Waiting)
 	}
+	f.Paths = l.CheckShortestPaths(ctx, paths)
 	return f, nil
 }
 
@@ -621,6 +630,10 @@ type HAResult struct {
 	// Dups counts duplicate replies to the broadcast and unicast streams
 	// over the whole experiment.
 	Dups int
+	// Log holds the LAN sites' forwarder log lines ("mesh: appointed
+	// forwarder", "mesh: LAN heard", ...) from the restart on: why the
+	// forwarder after the restart is the one it is.
+	Log []string
 }
 
 // MeasureHA finds the forwarder of the LAN of lan's sites, runs 10 ms
@@ -665,12 +678,19 @@ func (l *Lab) MeasureHA(ctx context.Context, lan []string, from string, window, 
 		return res, err
 	}
 	time.Sleep(time.Until(killed.Add(window)))
+	marks := make(map[string]int)
+	for _, s := range lan {
+		marks[s] = len(readFile(l.LogPath(s)))
+	}
 	restarted := time.Now()
 	if _, err := l.DoString(ctx, "start "+res.Forwarder); err != nil {
 		return res, err
 	}
 	time.Sleep(time.Until(restarted.Add(restartWindow)))
 	end := time.Now()
+	for _, s := range lan {
+		res.Log = append(res.Log, forwarderLines(s, readFile(l.LogPath(s)), marks[s])...)
+	}
 	for _, s := range ss {
 		rs := s.replies()
 		res.KillGap = max(res.KillGap, LongestGap(rs, killed, restarted))
@@ -691,4 +711,20 @@ func (l *Lab) MeasureHA(ctx context.Context, lan []string, from string, window, 
 	}
 	res.After = fwd[0]
 	return res, nil
+}
+
+// forwarderLines returns the appointed-forwarder lines of site's log text
+// after byte offset from, each prefixed with the site.
+func forwarderLines(site, text string, from int) []string {
+	if from > len(text) {
+		from = 0 // the log was truncated: all of it is new
+	}
+	var out []string
+	for _, line := range strings.Split(text[from:], "\n") {
+		if strings.Contains(line, `msg="mesh: appointed forwarder"`) || strings.Contains(line, `msg="mesh: no longer the appointed forwarder"`) ||
+			strings.Contains(line, `msg="mesh: LAN heard"`) {
+			out = append(out, site+": "+line)
+		}
+	}
+	return out
 }

@@ -79,22 +79,50 @@ func TestMeshTopologies(t *testing.T) {
 	if len(p.LANs) != 1 || len(p.LANs[0].Sites) != 2 || !p.Loop || !p.sameLAN("a1", "a2") || p.sameLAN("a1", "b") {
 		t.Errorf("ha-pair: LANs %v, loop %v; want one LAN a1+a2 closing a loop", p.LANs, p.Loop)
 	}
-	// Without the key, [mesh] protocol stays out of node.toml and the
-	// spanning tree runs; rstp becomes [stp] protocol.
+	// With the key the topology's protocol goes to [mesh] protocol, and
+	// rstp or stp there overrides the topology's [stp] protocol; without
+	// it the spanning tree runs, rstp or stp as [stp] protocol.
 	keys := map[string]keyPair{}
 	for _, n := range p.Sites() {
 		keys[n.Name] = keyPair{Public: "pub" + n.Name}
 	}
-	conf := p.renderNodeConf(p.Sites()[0], keys, "node.key", nodeConfOptions{STP: true})
-	if MeshProtocolKnown() && !strings.Contains(conf, "\n[mesh]\nprotocol = 'spanning-tree'\n") {
-		t.Errorf("mesh key known %v, node.toml:\n%s", MeshProtocolKnown(), conf)
+	render := func() string {
+		return p.renderNodeConf(p.Sites()[0], keys, "node.key", nodeConfOptions{STP: true})
+	}
+	if conf := render(); MeshProtocolKnown() && !strings.Contains(conf, "\n[mesh]\nprotocol = 'shortest-path'\n") {
+		t.Errorf("ha-pair: node.toml without [mesh] protocol = 'shortest-path':\n%s", conf)
 	}
 	if !MeshProtocolKnown() && p.MeshProtocol() != ProtocolRSTP {
 		t.Errorf("MeshProtocol = %s without the key, want rstp", p.MeshProtocol())
 	}
-	top.Mesh.Protocol = ProtocolSTP
-	if conf := p.renderNodeConf(p.Sites()[0], keys, "node.key", nodeConfOptions{STP: true}); !strings.Contains(conf, "protocol = 'stp'") {
-		t.Errorf("[mesh] protocol stp without the key: want [stp] protocol = \"stp\":\n%s", conf)
+	for _, proto := range []string{ProtocolSTP, ProtocolRSTP} {
+		top.Mesh.Protocol = proto
+		top.STP.Protocol = "rstp"
+		conf := render()
+		if MeshProtocolKnown() {
+			if !strings.Contains(conf, "\n[mesh]\nprotocol = '"+proto+"'\n") || strings.Count(conf, "protocol = ") != 1 {
+				t.Errorf("[mesh] protocol %s with [stp] protocol rstp: want only [mesh] protocol = %q:\n%s", proto, proto, conf)
+			}
+		} else if proto == ProtocolSTP && !strings.Contains(conf, "protocol = 'stp'") {
+			t.Errorf("[mesh] protocol stp without the key: want [stp] protocol = \"stp\":\n%s", conf)
+		}
+		if p.MeshProtocol() != proto {
+			t.Errorf("MeshProtocol = %s, want %s", p.MeshProtocol(), proto)
+		}
+	}
+	// No [mesh] protocol: l2wg's default, and nothing in node.toml.
+	top.Mesh.Protocol, top.STP.Protocol = "", ""
+	if conf := render(); strings.Contains(conf, "[mesh]") {
+		t.Errorf("no [mesh] protocol: want none in node.toml:\n%s", conf)
+	}
+	if want := DefaultMeshProtocol(); want == ProtocolShortestPath && p.MeshProtocol() != want || want != ProtocolShortestPath && p.MeshProtocol() == ProtocolShortestPath {
+		t.Errorf("no [mesh] protocol: MeshProtocol = %s, l2wg's default %s", p.MeshProtocol(), want)
+	}
+	if err := top.SetMeshProtocol("ospf"); err == nil || !strings.Contains(err.Error(), "must be") {
+		t.Errorf("SetMeshProtocol(ospf) = %v, want an error", err)
+	}
+	if err := top.SetMeshProtocol(ProtocolRSTP); err != nil || top.Mesh.Protocol != ProtocolRSTP {
+		t.Errorf("SetMeshProtocol(rstp) = %v, protocol %q", err, top.Mesh.Protocol)
 	}
 	for _, name := range []string{"five-sites-full", "twelve-sites"} {
 		top, err := Load(name)

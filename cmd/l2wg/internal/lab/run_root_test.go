@@ -13,13 +13,14 @@ import (
 // report, its text and its exit code. The binary is the one just built,
 // which has a spanning tree: a run that skips (as it would with an l2wg
 // without one) fails the test.
-func runShipped(t *testing.T, topology, short string) (*Report, string) {
+func runShipped(t *testing.T, topology, short string, flags ...string) (*Report, string) {
 	t.Helper()
 	needRoot(t, "nft")
 	tl := newTestLab(t, short)
 	before := hostLinks(t)
 	jsonPath := filepath.Join(t.TempDir(), "report.json")
-	out, code := tl.l2wg(3*time.Minute, "lab", "run", topology, "-n", tl.name, "-state-dir", tl.root, "-json", jsonPath)
+	args := append([]string{"lab", "run", topology, "-n", tl.name, "-state-dir", tl.root, "-json", jsonPath}, flags...)
+	out, code := tl.l2wg(3*time.Minute, args...)
 	t.Logf("l2wg lab run %s:\n%s", topology, out)
 	data, err := os.ReadFile(jsonPath)
 	if err != nil {
@@ -46,11 +47,19 @@ func runShipped(t *testing.T, topology, short string) (*Report, string) {
 // test if there is none or it did not pass.
 func check(t *testing.T, rep *Report, stage, name string) Check {
 	t.Helper()
+	c := find(t, rep, stage, name)
+	if c.Name != "" && c.Status != statusOK {
+		t.Errorf("%s: %s: %s: %s", stage, c.Name, c.Status, c.Summary)
+	}
+	return c
+}
+
+// find returns the check called name (a prefix) of stage, failing the test
+// if there is none.
+func find(t *testing.T, rep *Report, stage, name string) Check {
+	t.Helper()
 	for _, c := range rep.Checks {
 		if c.Stage == stage && strings.HasPrefix(c.Name, name) {
-			if c.Status != statusOK {
-				t.Errorf("%s: %s: %s: %s", stage, c.Name, c.Status, c.Summary)
-			}
 			return c
 		}
 	}
@@ -73,7 +82,12 @@ func TestRunTwoHypervisors(t *testing.T) {
 	if c := check(t, rep, "initial", "hypervisors invisible"); !strings.Contains(c.Summary, ": 0 answers") {
 		t.Errorf("hypervisors invisible: %s", c.Summary)
 	}
-	if c := check(t, rep, "initial", "spanning tree"); !strings.HasPrefix(c.Summary, "root hv1;") {
+	// two-hypervisors names no protocol: the sites run l2wg's default.
+	if DefaultMeshProtocol() == ProtocolShortestPath {
+		if c := find(t, rep, "initial", "spanning tree"); c.Status != statusSkip || !strings.Contains(c.Summary, "shortest-path") {
+			t.Errorf("spanning tree: %s: %s; want a skip: l2wg's default is the shortest-path mesh", c.Status, c.Summary)
+		}
+	} else if c := check(t, rep, "initial", "spanning tree"); !strings.HasPrefix(c.Summary, "root hv1;") {
 		t.Errorf("spanning tree: %s; want hv1 as root (priority 24576)", c.Summary)
 	}
 }
@@ -91,8 +105,13 @@ func TestRunFiveSites(t *testing.T) {
 	if !strings.Contains(strings.Join(c.Details, "\n"), "rho (no endpoint configured) sees pi0 at 10.0.6.1:") {
 		t.Errorf("nat: %v; want rho to see pi0 at pi0-nat's address 10.0.6.1", c.Details)
 	}
-	if c := check(t, rep, "initial", "spanning tree"); !strings.Contains(c.Summary, "blocked bob-epsilon epsilon-vorke") {
-		t.Errorf("spanning tree: %s; want bob-epsilon and epsilon-vorke blocked", c.Summary)
+	// The sites run the shortest-path mesh: no tree, every pair on its
+	// shortest path (TestShortestPathsDetourUnderRSTP: the tree's detour).
+	if c := find(t, rep, "initial", "spanning tree"); c.Status != statusSkip {
+		t.Errorf("spanning tree: %s: %s; want a skip (the shortest-path mesh)", c.Status, c.Summary)
+	}
+	if c := check(t, rep, "initial", "shortest paths"); !strings.HasPrefix(c.Summary, "10/10 VM pairs within") {
+		t.Errorf("shortest paths: %s; want 10/10 pairs", c.Summary)
 	}
 	// Roaming: pi0 moves, rho's config stays, traffic resumes.
 	if c := check(t, rep, "roam pi0", "ping matrix"); !strings.Contains(c.Summary, "20/20 pairs answered") {
@@ -104,9 +123,12 @@ func TestRunFiveSites(t *testing.T) {
 	}
 }
 
+// TestRunTriangle runs the triangle with the spanning tree (lab run
+// -protocol rstp; TestMeshFailover runs it with the mesh): one tree after
+// every event.
 func TestRunTriangle(t *testing.T) {
 	t.Parallel()
-	rep, _ := runShipped(t, "triangle", "tri")
+	rep, _ := runShipped(t, "triangle", "tri", "-protocol", "rstp")
 	for _, stage := range []string{"initial", "cut a b", "heal a b", "stop c", "start c"} {
 		c := check(t, rep, stage, "ping matrix")
 		want := "6/6 pairs"
@@ -138,7 +160,8 @@ func TestRunSkipsLoopsWithoutSTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	jsonPath := filepath.Join(t.TempDir(), "report.json")
-	out, code := tl.l2wg(time.Minute, "lab", "run", "triangle", "-n", tl.name, "-state-dir", tl.root, "-l2wg", old, "-json", jsonPath)
+	// That l2wg had no mesh either: the triangle with the spanning tree.
+	out, code := tl.l2wg(time.Minute, "lab", "run", "triangle", "-protocol", "rstp", "-n", tl.name, "-state-dir", tl.root, "-l2wg", old, "-json", jsonPath)
 	if code != 0 || !strings.Contains(out, "SKIPPED: this l2wg has no spanning tree") {
 		t.Errorf("exit %d; want 0 and a skip:\n%s", code, out)
 	}

@@ -62,15 +62,23 @@ func (lv *liveness) pollSessions(sessions map[bridge.PortID]bool, now time.Time)
 	for _, p := range ts.Peers {
 		sessions[p.Port] = p.Live(now)
 	}
+	lv.nudge(func(p *tunnel.PeerPort) bool { return sessions[p.PortID()] }, now)
+}
+
+// nudge asks WireGuard for a handshake with every peer that has no session
+// (hasSession says which), and for a new one with every peer whose session
+// has gone quiet.
+func (lv *liveness) nudge(hasSession func(*tunnel.PeerPort) bool, now time.Time) {
 	deadline := time.Duration(lv.loss) * lv.interval
 	for _, p := range lv.tun.Peers() {
-		if !sessions[p.PortID()] {
+		if !hasSession(p) {
 			lv.tun.Nudge(p)
 			continue
 		}
 		// A session whose probes go unanswered: the peer may have
 		// restarted with no memory of it. A new handshake finds out.
 		if rtt, last := p.RTT(); deadline > 0 && !last.IsZero() && now.Sub(last) >= deadline+rtt {
+			lv.log.Debug("probes unanswered: new handshake", "peer", p.Name(), "since", now.Sub(last).Round(time.Millisecond))
 			lv.tun.Rehandshake(p)
 		}
 	}

@@ -22,9 +22,14 @@ import (
 // meshTick is how often the machine is ticked and the peers' liveness read.
 const meshTick = 20 * time.Millisecond
 
-// meshSessionPoll is how often WireGuard sessions are polled in mesh mode:
-// a new peering becomes an adjacency within this of its handshake.
-const meshSessionPoll = 200 * time.Millisecond
+// meshNudgeEvery is how often peers without a session are nudged into a
+// handshake (and quiet sessions into a new one) in mesh mode. The sessions
+// themselves are read every tick from the tunnel's own flag
+// (PeerPort.HasSession), the one it checks before it sends: an adjacency
+// comes up within a tick of the tunnel's carrying traffic, and never
+// before (what the machine sends on adjacency up would be withheld, and
+// the neighbour would wait for the next periodic summary).
+const meshNudgeEvery = 100 * time.Millisecond
 
 // firstMeshLink is the first link number: apart from the switch's own port
 // IDs (the TAP and the mesh port), so that logs and captures never confuse a
@@ -48,7 +53,7 @@ type meshAdj struct {
 }
 
 func newMeshDriver(br *bridge.Bridge, pub [32]byte, log *slog.Logger) (*meshDriver, error) {
-	m, err := mesh.New(mesh.Config{Key: mesh.Key(pub), Boot: time.Now()}, time.Now())
+	m, err := mesh.New(mesh.Config{Key: mesh.Key(pub), Boot: time.Now(), Stopwatch: time.Now}, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +74,7 @@ var _ tunnel.Switch = meshSwitch{}
 
 func (s meshSwitch) AddPort(name string, p bridge.Port) bridge.PortID {
 	id := mesh.Port(s.d.next.Add(1))
-	s.d.mp.AddLink(id, p)
+	s.d.mp.AddLink(id, name, p)
 	s.d.mu.Lock()
 	s.d.names[id] = name
 	s.d.mu.Unlock()
@@ -152,31 +157,31 @@ func (n *Node) routineMesh() {
 	defer n.wg.Done()
 	tick := time.NewTicker(meshTick)
 	defer tick.Stop()
-	sessions := make(map[bridge.PortID]bool)
 	lv := &liveness{tun: n.tun, log: n.log, interval: n.cfg.ProbeInterval, loss: n.cfg.ProbeLoss}
-	var lastPoll time.Time
+	var lastNudge time.Time
 	for {
 		select {
 		case <-n.done:
 			return
 		case now := <-tick.C:
-			if now.Sub(lastPoll) >= meshSessionPoll {
-				lastPoll = now
-				lv.pollSessions(sessions, now)
+			if now.Sub(lastNudge) >= meshNudgeEvery {
+				lastNudge = now
+				lv.nudge(func(p *tunnel.PeerPort) bool { return p.HasSession(now) }, now)
 			}
-			n.followMeshPeers(sessions, now)
+			n.followMeshPeers(now)
 			n.mesh.tick(now)
 		}
 	}
 }
 
-func (n *Node) followMeshPeers(sessions map[bridge.PortID]bool, now time.Time) {
+func (n *Node) followMeshPeers(now time.Time) {
 	deadline := time.Duration(n.cfg.ProbeLoss) * n.cfg.ProbeInterval
 	peers := n.applied.Load().Peers
 	for _, p := range n.tun.Peers() {
 		rtt, last := p.RTT()
 		answering := last.IsZero() || now.Sub(last) < deadline+rtt
-		up := sessions[p.PortID()] && answering
+		_, mismatch := n.mesh.mp.LinkMismatch(mesh.Port(p.PortID())) // a spanning tree's BPDUs on it
+		up := p.HasSession(now) && answering && !mismatch
 		n.mesh.follow(mesh.Port(p.PortID()), p.Key(), up, n.meshCost(p, peers), now)
 	}
 }

@@ -9,59 +9,83 @@ import (
 	"sync"
 )
 
+// PoolBound bounds each pool (message buffers, elements, containers) of a
+// device created after it is set; 0 leaves them unbounded. A variable, so
+// that an embedder can bound its memory (l2wg patch; upstream PR #69
+// proposes the same for PreallocatedBuffersPerPool).
+var PoolBound uint32 = PreallocatedBuffersPerPool
+
+// A WaitPool with a bound keeps the items put back in a free list of its
+// own rather than in a sync.Pool (l2wg patch): a sync.Pool drops its items at
+// every garbage collection, so a busy device allocated (and zeroed, so
+// touched) fresh 64 KiB buffers all the time and its heap held the bound
+// plus the garbage. With the free list at most max items ever exist.
 type WaitPool struct {
 	pool  sync.Pool
 	cond  sync.Cond
 	lock  sync.Mutex
 	count uint32 // Get calls not yet Put back
 	max   uint32
+	new   func() any
+	free  []any // with max != 0: items put back, at most max
 }
 
 func NewWaitPool(max uint32, new func() any) *WaitPool {
-	p := &WaitPool{pool: sync.Pool{New: new}, max: max}
+	p := &WaitPool{pool: sync.Pool{New: new}, max: max, new: new}
 	p.cond = sync.Cond{L: &p.lock}
 	return p
 }
 
 func (p *WaitPool) Get() any {
-	if p.max != 0 {
-		p.lock.Lock()
-		for p.count >= p.max {
-			p.cond.Wait()
-		}
-		p.count++
-		p.lock.Unlock()
+	if p.max == 0 {
+		return p.pool.Get()
 	}
-	return p.pool.Get()
+	p.lock.Lock()
+	for p.count >= p.max {
+		p.cond.Wait()
+	}
+	p.count++
+	var x any
+	if n := len(p.free); n > 0 {
+		x = p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+	}
+	p.lock.Unlock()
+	if x == nil {
+		x = p.new()
+	}
+	return x
 }
 
 func (p *WaitPool) Put(x any) {
-	p.pool.Put(x)
 	if p.max == 0 {
+		p.pool.Put(x)
 		return
 	}
 	p.lock.Lock()
 	defer p.lock.Unlock()
+	p.free = append(p.free, x)
 	p.count--
 	p.cond.Signal()
 }
 
 func (device *Device) PopulatePools() {
-	device.pool.inboundElementsContainer = NewWaitPool(PreallocatedBuffersPerPool, func() any {
+	device.pool.inboundElementsContainer = NewWaitPool(PoolBound, func() any {
 		s := make([]*QueueInboundElement, 0, device.BatchSize())
 		return &QueueInboundElementsContainer{elems: s}
 	})
-	device.pool.outboundElementsContainer = NewWaitPool(PreallocatedBuffersPerPool, func() any {
+	device.pool.outboundElementsContainer = NewWaitPool(PoolBound, func() any {
 		s := make([]*QueueOutboundElement, 0, device.BatchSize())
 		return &QueueOutboundElementsContainer{elems: s}
 	})
-	device.pool.messageBuffers = NewWaitPool(PreallocatedBuffersPerPool, func() any {
+	device.pool.messageBuffers = NewWaitPool(PoolBound, func() any {
 		return new([MaxMessageSize]byte)
 	})
-	device.pool.inboundElements = NewWaitPool(PreallocatedBuffersPerPool, func() any {
+	device.pool.inboundElements = NewWaitPool(PoolBound, func() any {
 		return new(QueueInboundElement)
 	})
-	device.pool.outboundElements = NewWaitPool(PreallocatedBuffersPerPool, func() any {
+	device.pool.outboundElements = NewWaitPool(PoolBound, func() any {
 		return new(QueueOutboundElement)
 	})
 }

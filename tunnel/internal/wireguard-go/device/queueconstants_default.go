@@ -10,15 +10,10 @@ package device
 import "golang.zx2c4.com/wireguard/conn"
 
 const (
-	QueueStagedSize    = conn.IdealBatchSize
-	QueueOutboundSize  = 1024
-	QueueInboundSize   = 1024
-	QueueHandshakeSize = 1024
-	MaxSegmentSize     = (1 << 16) - 1 // largest possible UDP datagram
+	QueueStagedSize            = conn.IdealBatchSize
+	QueueOutboundSize          = 1024
+	QueueInboundSize           = 1024
+	QueueHandshakeSize         = 1024
+	MaxSegmentSize             = (1 << 16) - 1 // largest possible UDP datagram
+	PreallocatedBuffersPerPool = 0             // Disable and allow for infinite memory growth
 )
-
-// PreallocatedBuffersPerPool bounds each pool (message buffers, elements,
-// containers) of a device created after it is set; 0 disables the bound and
-// allows for infinite memory growth. A variable, as on iOS, so that an
-// embedder can bound its memory (l2wg patch, as upstream PR #69 proposes).
-var PreallocatedBuffersPerPool uint32 = 0
