@@ -14,7 +14,7 @@ func benchMesh(b *testing.B) (n *meshNet, pi0, rho *meshNode) {
 	n.fromVM("vorke", ethFrame(broadcastMAC, vmMAC(3), "arp"))
 	for _, nd := range n.nodes {
 		for p := range nd.peer {
-			nd.mp.AddLink(p, new(countPort))
+			nd.mp.AddLink(p, "", new(countPort))
 		}
 	}
 	return n, n.nodes[n.idx("pi0")], n.nodes[n.idx("rho")]

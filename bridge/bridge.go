@@ -41,13 +41,18 @@ type Config struct {
 	MaxEntries int           // FDB size limit; zero or less: DefaultMaxEntries
 	Clock      Clock         // nil: the system clock
 	Logger     *slog.Logger  // nil: slog.Default()
+	// Protocol names the protocol this node's peers should speak, for the
+	// log line of a peer that speaks another ("rstp", "stp"; "":
+	// "spanning-tree"). A node with a MeshPort speaks "shortest-path".
+	Protocol string
 }
 
 // Bridge is a learning switch. All its methods are safe for concurrent use.
 type Bridge struct {
-	log   *slog.Logger
-	clock Clock
-	epoch time.Time // FDB timestamps are nanoseconds since epoch
+	log      *slog.Logger
+	clock    Clock
+	epoch    time.Time // FDB timestamps are nanoseconds since epoch
+	protocol string    // Config.Protocol
 
 	portsMu sync.Mutex                // serializes AddPort and RemovePort
 	ports   atomic.Pointer[portTable] // read lock-free; replaced under portsMu
@@ -58,6 +63,8 @@ type Bridge struct {
 	controlMu    sync.Mutex             // serializes control address updates
 	controlAddrs atomic.Pointer[macSet] // replaced under controlMu
 	control      atomic.Pointer[func(in PortID, f Frame)]
+
+	mesh atomic.Pointer[MeshPort] // set by AttachMesh
 
 	drops dropCounters
 }
@@ -76,9 +83,13 @@ func New(cfg Config) *Bridge {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Protocol == "" {
+		cfg.Protocol = "spanning-tree"
+	}
 	b := &Bridge{
-		log:   cfg.Logger,
-		clock: cfg.Clock,
+		log:      cfg.Logger,
+		clock:    cfg.Clock,
+		protocol: cfg.Protocol,
 	}
 	b.epoch = b.clock.Now()
 	b.ports.Store(&portTable{})

@@ -39,6 +39,12 @@ const (
 	// DropVLANFiltered: the ingress port does not carry the frame's VLAN, or
 	// the known egress port of a unicast frame does not (SetVLANFilter).
 	DropVLANFiltered
+	// DropProtocolMismatch: a frame from, or for, a peer that speaks another
+	// mesh protocol (a spanning tree's BPDUs heard on a shortest-path link,
+	// or shortest-path control frames on a spanning-tree peer port): the
+	// peering carries no data until the peer speaks this node's protocol
+	// (see Bridge.AddPeerPort and MeshPort).
+	DropProtocolMismatch
 
 	numDropReasons
 )
@@ -55,6 +61,7 @@ var dropReasonNames = [...]string{
 	DropStorm:            "storm",
 	DropBadVLANTag:       "bad-vlan-tag",
 	DropVLANFiltered:     "vlan-filtered",
+	DropProtocolMismatch: "protocol-mismatch",
 }
 
 // String returns a short name such as "runt" or "fdb-full".

@@ -123,7 +123,7 @@ func (bt *batch) deliver(tab *portTable, in PortID, frames []Frame) {
 		unicast := bt.out[id]
 		vf := p.vlans.Load()
 		switch {
-		case !p.portState().Forwards():
+		case !p.dataState().Forwards():
 			// It stopped forwarding since the unicast decision, or
 			// never did: no flooding to it.
 			if len(unicast) > 0 {

@@ -20,7 +20,8 @@ import "github.com/l2wg/l2wg/stp"
 //   - if the port state learns: the (VID, source) is learned on this port
 //     (moved here if it was known on another); if the FDB is full a new
 //     address is not learned (DropFDBFull) and the frame goes on;
-//   - if the port state does not forward: dropped (DropNotForwarding);
+//   - if the port state does not forward: dropped (DropNotForwarding; a
+//     peer port whose peer speaks another protocol: DropProtocolMismatch);
 //   - to a (VID, unicast address) known and fresh: out of its port, unless
 //     that is this port (DropSamePort), not forwarding (DropNotForwarding) or
 //     not carrying the VLAN (DropVLANFiltered);
@@ -33,11 +34,13 @@ func (b *Bridge) Input(in PortID, frames []Frame) {
 		return
 	}
 	f := &b.fdb
+	raw := p.state.Load()
 	ig := ingress{
 		fdb:          f,
 		tab:          tab,
 		in:           in,
-		state:        p.portState(),
+		state:        dataState(raw),
+		notFwd:       DropNotForwarding,
 		deny:         p.filter.Load(),
 		vlans:        p.vlans.Load(),
 		egressVLANs:  b.vlanFiltered.Load() > 0,
@@ -47,6 +50,9 @@ func (b *Bridge) Input(in PortID, frames []Frame) {
 		bt:           getBatch(len(frames), len(tab.ports)),
 	}
 	bt := ig.bt
+	if raw&stateMismatch != 0 {
+		ig.notFwd = DropProtocolMismatch
+	}
 	if p.storm.limit.Load() > 0 {
 		ig.storm = &p.storm
 	}
@@ -67,7 +73,7 @@ func (b *Bridge) Input(in PortID, frames []Frame) {
 		f.logFull(b.log, p, ig.now)
 	}
 	bt.deliver(tab, in, frames)
-	b.handleControl(in, bt)
+	b.handleControl(p, bt)
 
 	p.stats.rxFrames.Add(uint64(len(frames)))
 	p.stats.rxBytes.Add(bt.rxBytes)
@@ -82,7 +88,8 @@ type ingress struct {
 	fdb          *fdb
 	tab          *portTable
 	in           PortID
-	state        stp.PortState
+	state        stp.PortState // the ingress port's, as the data path obeys it
+	notFwd       DropReason    // why a frame is dropped when state does not forward
 	deny         *macSet
 	vlans        *vlanFilter // the ingress port's; nil: all
 	egressVLANs  bool        // some port has a VLAN filter
@@ -146,7 +153,7 @@ func (ig *ingress) decideLocked(i int, fr *Frame) {
 		}
 	}
 	if !ig.state.Forwards() {
-		bt.drop(i, DropNotForwarding)
+		bt.drop(i, ig.notFwd)
 		return
 	}
 	if dst.IsMulticast() {
@@ -162,7 +169,7 @@ func (ig *ingress) decideLocked(i int, fr *Frame) {
 	default:
 		op := ig.tab.get(out)
 		switch {
-		case op == nil || !op.portState().Forwards():
+		case op == nil || !op.dataState().Forwards():
 			bt.drop(i, DropNotForwarding)
 		case ig.egressVLANs && !op.vlans.Load().carries(vid):
 			bt.drop(i, DropVLANFiltered)
@@ -192,18 +199,24 @@ func (ig *ingress) flood(i int, fr *Frame, vid uint16) {
 // once; unused ones are returned when the call ends.
 const stormChunk = 64
 
-// handleControl hands the control frames of a batch to the control handler,
-// or drops and counts them when there is none.
-func (b *Bridge) handleControl(in PortID, bt *batch) {
+// handleControl hands the control frames of a batch that came in on port p
+// to the control handler, or drops and counts them when there is none. On a
+// peer port it first reads what they say of the peer's protocol
+// (mismatch.go): the shortest-path mesh's control frames go no further.
+func (b *Bridge) handleControl(p *port, bt *batch) {
 	if len(bt.control) == 0 {
 		return
 	}
 	h := b.control.Load()
-	if h == nil {
-		bt.drops[DropNoControlHandler] += uint64(len(bt.control))
-		return
-	}
 	for _, fr := range bt.control {
-		(*h)(in, fr)
+		if p.peer && !b.peerSpeaksOurs(p, fr.Data) {
+			bt.drops[DropProtocolMismatch]++
+			continue
+		}
+		if h == nil {
+			bt.drops[DropNoControlHandler]++
+			continue
+		}
+		(*h)(p.id, fr)
 	}
 }

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -49,14 +50,35 @@ type MeshPort struct {
 	control atomic.Pointer[func(from mesh.Port, msg []byte)]
 }
 
-// meshLinks is an immutable array of links indexed by mesh.Port.
-type meshLinks struct{ devs []Port }
+// meshLinks is an immutable array of links indexed by mesh.Port, replaced
+// as a whole under linksMu; the links themselves stay.
+type meshLinks struct {
+	links    []*meshLink
+	filtered bool // some link has a VLAN filter
+}
 
-func (l *meshLinks) get(p mesh.Port) Port {
-	if int(p) < len(l.devs) {
-		return l.devs[p]
+// meshLink is one tunnel to a neighbour.
+type meshLink struct {
+	dev   Port
+	name  string
+	vlans atomic.Pointer[vlanFilter] // what the link carries; nil: everything
+	// the spanning-tree protocol heard from the peer (mismatch.go); nil: none
+	mismatch atomic.Pointer[string]
+	noticed  atomic.Int64 // bridge time the last mismatch notice went out
+}
+
+func (l *meshLinks) get(p mesh.Port) *meshLink {
+	if int(p) < len(l.links) {
+		return l.links[p]
 	}
 	return nil
+}
+
+// carries reports whether link p carries VLAN vid; a missing link does
+// (the frame is then dropped as no-route).
+func (l *meshLinks) carries(p mesh.Port, vid uint16) bool {
+	lk := l.get(p)
+	return lk == nil || lk.vlans.Load().carries(vid)
 }
 
 // AttachMesh adds the mesh port of a node whose mesh ID is self to b and
@@ -66,6 +88,7 @@ func (b *Bridge) AttachMesh(self mesh.NodeID) *MeshPort {
 	mp.links.Store(&meshLinks{})
 	mp.addrs.init(b.fdb.limit)
 	mp.id.Store(uint32(b.AddPort("mesh", mp)))
+	b.mesh.Store(mp)
 	return mp
 }
 
@@ -73,30 +96,41 @@ func (b *Bridge) AttachMesh(self mesh.NodeID) *MeshPort {
 func (mp *MeshPort) ID() PortID { return PortID(mp.id.Load()) }
 
 // AddLink registers the tunnel to a neighbour as link p (the mesh.Port the
-// machine is told about in AdjacencyUp). dev.WriteFrames gets frames with
-// the mesh header in front; it must not retain them.
-func (mp *MeshPort) AddLink(p mesh.Port, dev Port) {
-	mp.linksMu.Lock()
-	defer mp.linksMu.Unlock()
-	old := mp.links.Load().devs
-	devs := make([]Port, max(len(old), int(p)+1))
-	copy(devs, old)
-	devs[p] = dev
-	mp.links.Store(&meshLinks{devs: devs})
+// machine is told about in AdjacencyUp), named name in logs.
+// dev.WriteFrames gets frames with the mesh header in front; it must not
+// retain them. The link carries every VLAN until SetVLANFilter.
+func (mp *MeshPort) AddLink(p mesh.Port, name string, dev Port) {
+	mp.replaceLinks(func(links []*meshLink) []*meshLink {
+		if int(p) >= len(links) {
+			links = append(links, make([]*meshLink, int(p)+1-len(links))...)
+		}
+		links[p] = &meshLink{dev: dev, name: name}
+		return links
+	})
 }
 
 // RemoveLink forgets link p.
 func (mp *MeshPort) RemoveLink(p mesh.Port) {
+	mp.replaceLinks(func(links []*meshLink) []*meshLink {
+		if int(p) < len(links) {
+			links[p] = nil
+		}
+		return links
+	})
+}
+
+// replaceLinks replaces the links table by edit's change of a copy.
+func (mp *MeshPort) replaceLinks(edit func([]*meshLink) []*meshLink) {
 	mp.linksMu.Lock()
 	defer mp.linksMu.Unlock()
-	old := mp.links.Load().devs
-	if int(p) >= len(old) {
-		return
+	links := edit(slices.Clone(mp.links.Load().links))
+	t := &meshLinks{links: links}
+	for _, lk := range links {
+		if lk != nil && lk.vlans.Load() != nil {
+			t.filtered = true
+		}
 	}
-	devs := make([]Port, len(old))
-	copy(devs, old)
-	devs[p] = nil
-	mp.links.Store(&meshLinks{devs: devs})
+	mp.links.Store(t)
 }
 
 // SetTable installs t (from a mesh TablesChanged action) and flushes the
@@ -125,23 +159,25 @@ func (mp *MeshPort) SetControlHandler(h func(from mesh.Port, msg []byte)) {
 }
 
 // SendControl sends a control message (a mesh.Action Send) to the
-// neighbour on link p, behind a control header, through the link's
-// fragmentation like any frame.
+// neighbour on link p, as a control frame (mesh.PutControlHeader), through
+// the link's fragmentation like any frame.
 func (mp *MeshPort) SendControl(p mesh.Port, msg []byte) {
-	dev := mp.links.Load().get(p)
-	if dev == nil {
+	lk := mp.links.Load().get(p)
+	if lk == nil {
 		return
 	}
-	b := make([]byte, mesh.HeaderLen+len(msg))
-	h := mesh.Header{Control: true, HopLimit: 1, Ingress: mp.self}
-	h.Put(b)
-	copy(b[mesh.HeaderLen:], msg)
-	dev.WriteFrames([]Frame{{Data: b}})
+	b := make([]byte, mesh.ControlHeaderLen+len(msg))
+	mesh.PutControlHeader(b, mp.self, mesh.ControlMessage)
+	copy(b[mesh.ControlHeaderLen:], msg)
+	lk.dev.WriteFrames([]Frame{{Data: b}})
 	mp.stats.add(&mp.stats.controlOut, 1)
 }
 
 // WriteFrames is the switch handing frames to the mesh: they go out with a
-// header (see MeshPort). It implements Port.
+// header (see MeshPort). It implements Port. A link with a VLAN filter gets
+// only the frames of the VLANs it carries: a unicast frame whose next hop
+// does not carry its VLAN is dropped (DropVLANFiltered), a
+// multi-destination frame skips that link.
 func (mp *MeshPort) WriteFrames(frames []Frame) {
 	t := mp.table.Load()
 	if t == nil {
@@ -163,6 +199,10 @@ func (mp *MeshPort) WriteFrames(frames []Frame) {
 				h.Egress, h.HopLimit, one = egress, limit, p
 			}
 		}
+		if one != 0 && links.filtered && !links.carries(one, vid) {
+			ob.vlanDropped++
+			continue
+		}
 		if one == 0 {
 			h.Multi, h.HopLimit = true, t.MultiHopLimit()
 		}
@@ -172,44 +212,71 @@ func (mp *MeshPort) WriteFrames(frames []Frame) {
 			continue
 		}
 		for _, p := range t.MultiTargets(mp.self) {
+			if links.filtered && !links.carries(p, vid) {
+				ob.vlanSkipped++
+				continue
+			}
 			ob.queue(p, Frame{Offload: fr.Offload, Data: data})
 		}
 	}
-	ob.send(links, &mp.stats)
+	ob.send(links)
+	mp.count(ob)
 }
 
 // InputFromLink handles frames (mesh header in front) that came in on link
 // from. It may rewrite the frames' headers in place (the hop limit) and
 // hands them on to other links and the switch before it returns; the caller
 // owns them again afterwards.
+//
+// A frame that starts with mesh.FirstByte is a control frame or a BPDU
+// (mismatch.go); the rest are data. A link with a VLAN filter carries only
+// its VLANs, in and out, transit included: a frame of another VLAN that
+// comes in on it, or whose next hop it is, is dropped (DropVLANFiltered).
 func (mp *MeshPort) InputFromLink(from mesh.Port, frames []Frame) {
 	t := mp.table.Load()
 	if t == nil {
 		t = mesh.EmptyTable(mp.self) // control messages still count
 	}
 	links := mp.links.Load()
+	lk := links.get(from)
+	var inVLANs *vlanFilter
+	mismatched := false
+	if lk != nil {
+		inVLANs, mismatched = lk.vlans.Load(), lk.mismatch.Load() != nil
+	}
 	ob := getMeshOut()
 	defer putMeshOut(ob)
 	now := mp.b.now()
 	for i := range frames {
 		fr := &frames[i]
-		h, err := mesh.DecodeHeader(fr.Data)
-		if err == nil && h.Control {
-			mp.stats.add(&mp.stats.controlIn, 1)
-			if c := mp.control.Load(); c != nil {
-				(*c)(from, fr.Data[mesh.HeaderLen:])
-			}
+		if len(fr.Data) > 0 && fr.Data[0] == mesh.FirstByte {
+			mp.inputControl(lk, from, fr.Data, now, ob)
 			continue
 		}
+		if mismatched {
+			ob.mismatch++
+			continue
+		}
+		h, err := mesh.DecodeHeader(fr.Data)
 		if err != nil || len(fr.Data) < mesh.HeaderLen+EthernetHeaderLen {
 			mp.stats.add(&mp.stats.malformed, 1)
 			continue
 		}
 		if h.HopLimit == 0 {
-			mp.stats.add(&mp.stats.hopLimit, 1)
+			// Exhausted: a neighbour that follows the protocol never
+			// sends one. Never delivered, to the TAP or anywhere.
+			mp.stats.add(&mp.stats.hopLimitZero, 1)
 			continue
 		}
 		inner := Frame{Offload: fr.Offload, Data: fr.Data[mesh.HeaderLen:]}
+		var vid uint16
+		if links.filtered {
+			var ok bool
+			if vid, ok = Ethernet(inner.Data).VLAN(); !ok || !inVLANs.carries(vid) {
+				ob.vlanDropped++
+				continue
+			}
+		}
 		if !h.Multi {
 			if h.Egress == mp.self {
 				mp.learn(inner.Data, h.Ingress, now)
@@ -224,6 +291,8 @@ func (mp *MeshPort) InputFromLink(from mesh.Port, frames []Frame) {
 				mp.stats.add(&mp.stats.reversePath, 1) // would bounce back
 			case h.HopLimit == 1:
 				mp.stats.add(&mp.stats.hopLimit, 1)
+			case links.filtered && !links.carries(p, vid):
+				ob.vlanDropped++
 			default:
 				fr.Data[1] = h.HopLimit - 1
 				ob.queue(p, *fr)
@@ -247,14 +316,41 @@ func (mp *MeshPort) InputFromLink(from mesh.Port, frames []Frame) {
 		}
 		fr.Data[1] = h.HopLimit - 1
 		for _, p := range targets {
-			if p != from {
+			switch {
+			case p == from:
+			case links.filtered && !links.carries(p, vid):
+				ob.vlanSkipped++
+			default:
 				ob.queue(p, *fr)
 			}
 		}
 	}
-	ob.send(links, &mp.stats)
+	ob.send(links)
+	mp.count(ob)
 	if len(ob.local) > 0 {
 		mp.b.Input(mp.ID(), ob.local)
+	}
+}
+
+// count adds what one call counted in ob to the mesh port's counters and
+// the switch's drops.
+func (mp *MeshPort) count(ob *meshOut) {
+	c := &mp.stats
+	if ob.sent > 0 {
+		c.sent.Add(ob.sent)
+	}
+	if ob.noRoute > 0 {
+		c.noRoute.Add(ob.noRoute)
+	}
+	if ob.vlanDropped+ob.vlanSkipped > 0 {
+		c.vlanFiltered.Add(ob.vlanDropped + ob.vlanSkipped)
+		if ob.vlanDropped > 0 {
+			mp.b.drops[DropVLANFiltered].Add(ob.vlanDropped)
+		}
+	}
+	if ob.mismatch > 0 {
+		c.protocolMismatch.Add(ob.mismatch)
+		mp.b.drops[DropProtocolMismatch].Add(ob.mismatch)
 	}
 }
 

@@ -86,15 +86,19 @@ func (n *meshNet) idx(name string) int {
 	return -1
 }
 
+// firstTestLink is the first link number, apart from the switch's port
+// IDs as the node's are (Bridge.SetVLANFilter tells them apart).
+const firstTestLink = 256
+
 // link connects a and b at cost and tells both machines.
 func (n *meshNet) link(a, b string, cost uint32) {
 	ia, ib := n.idx(a), n.idx(b)
 	na, nb := n.nodes[ia], n.nodes[ib]
-	pa, pb := mesh.Port(len(na.peer)+1), mesh.Port(len(nb.peer)+1)
+	pa, pb := firstTestLink+mesh.Port(len(na.peer)), firstTestLink+mesh.Port(len(nb.peer))
 	na.peer[pa], na.port[ib] = ib, pa
 	nb.peer[pb], nb.port[ia] = ia, pb
-	na.mp.AddLink(pa, &linkDev{n, ia, ib})
-	nb.mp.AddLink(pb, &linkDev{n, ib, ia})
+	na.mp.AddLink(pa, b, &linkDev{n, ia, ib})
+	nb.mp.AddLink(pb, a, &linkDev{n, ib, ia})
 	n.control(ia, na.m.AdjacencyUp(pa, nb.key, cost, n.clock.Now()))
 	n.control(ib, nb.m.AdjacencyUp(pb, na.key, cost, n.clock.Now()))
 	n.pump()
@@ -276,8 +280,8 @@ func TestMeshDrops(t *testing.T) {
 	rho.mp.InputFromLink(rho.port[n.idx("pi0")], []Frame{{Data: frame(mesh.Header{HopLimit: 1, Ingress: pi0.m.ID(), Egress: vorke.m.ID()})}})
 	// Hop limit 0 on arrival.
 	rho.mp.InputFromLink(rho.port[n.idx("pi0")], []Frame{{Data: frame(mesh.Header{HopLimit: 0, Ingress: pi0.m.ID(), Egress: rho.m.ID()})}})
-	if st := rho.mp.Stats(); st.HopLimit != 2 || st.Transit != 0 {
-		t.Errorf("hop-limit drops %d (want 2), transit %d (want 0)", st.HopLimit, st.Transit)
+	if st := rho.mp.Stats(); st.HopLimit != 1 || st.HopLimitZero != 1 || st.Transit != 0 {
+		t.Errorf("hop-limit drops %d, hop-limit-zero %d (want 1, 1), transit %d (want 0)", st.HopLimit, st.HopLimitZero, st.Transit)
 	}
 	// A broadcast from epsilon arriving at rho over the link from vorke:
 	// rho's path to epsilon is the direct link, so it is off the tree.
@@ -333,7 +337,7 @@ func TestMeshPortAllocatesNothing(t *testing.T) {
 	rho := n.nodes[n.idx("rho")]
 	for _, nd := range n.nodes {
 		for p := range nd.peer {
-			nd.mp.AddLink(p, new(countPort))
+			nd.mp.AddLink(p, "", new(countPort))
 		}
 	}
 	pi0 := n.nodes[n.idx("pi0")]

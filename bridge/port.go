@@ -22,10 +22,14 @@ type PortID uint16
 
 // PortInfo is a snapshot of one port.
 type PortInfo struct {
-	ID       PortID
-	Name     string
-	State    stp.PortState
-	VLANs    VLANFilter // what the port carries (SetVLANFilter)
+	ID    PortID
+	Name  string
+	State stp.PortState
+	VLANs VLANFilter // what the port carries (SetVLANFilter)
+	// Mismatch is the protocol heard from the peer of a peer port that
+	// speaks another one than this node ("shortest-path"), while the
+	// port carries no data for that reason; "" otherwise.
+	Mismatch string
 	Counters Counters
 }
 
@@ -34,15 +38,35 @@ type port struct {
 	id      PortID
 	name    string
 	dev     Port
-	state   atomic.Uint32              // stp.PortState
+	peer    bool                       // a port to another switch (AddPeerPort)
+	state   atomic.Uint32              // stp.PortState, | stateMismatch
 	filter  atomic.Pointer[macSet]     // source addresses denied on ingress
 	vlans   atomic.Pointer[vlanFilter] // VLANs carried; nil: all. Set under Bridge.portsMu
 	removed atomic.Bool                // set by RemovePort before its FDB flush
-	storm   stormBucket
-	stats   portCounters
+	// the protocol heard from the peer while stateMismatch is set
+	peerProto atomic.Pointer[string]
+	storm     stormBucket
+	stats     portCounters
 }
 
+// stateMismatch is the bit of port.state that takes a peer port out of the
+// data path while its peer speaks another protocol (mismatch.go). The low
+// byte stays the spanning tree's state.
+const stateMismatch = 1 << 8
+
+// portState is the port's spanning-tree state, as the tree set it.
 func (p *port) portState() stp.PortState { return stp.PortState(p.state.Load()) }
+
+// dataState is the state the data path obeys: the tree's, or Disabled
+// while the peer speaks another protocol.
+func (p *port) dataState() stp.PortState { return dataState(p.state.Load()) }
+
+func dataState(v uint32) stp.PortState {
+	if v&stateMismatch != 0 {
+		return stp.Disabled
+	}
+	return stp.PortState(v)
+}
 
 // portTable is an immutable array of ports indexed by PortID (nil where there
 // is none), replaced as a whole by AddPort and RemovePort.
@@ -68,6 +92,18 @@ func (b *Bridge) AddPort(name string, dev Port) PortID {
 // spanning tree will manage starts Disabled, so that it forwards nothing
 // before the tree has decided.
 func (b *Bridge) AddPortInState(name string, dev Port, state stp.PortState) PortID {
+	return b.addPort(name, dev, state, false)
+}
+
+// AddPeerPort is AddPortInState for a port to another l2wg switch (a
+// tunnel peer, in the spanning-tree modes): the switch watches what
+// protocol the peer speaks, and a peer that speaks the shortest-path mesh
+// gets no data from the port and sends none through it (mismatch.go).
+func (b *Bridge) AddPeerPort(name string, dev Port, state stp.PortState) PortID {
+	return b.addPort(name, dev, state, true)
+}
+
+func (b *Bridge) addPort(name string, dev Port, state stp.PortState, peer bool) PortID {
 	b.portsMu.Lock()
 	defer b.portsMu.Unlock()
 	old := b.ports.Load().ports
@@ -78,7 +114,7 @@ func (b *Bridge) AddPortInState(name string, dev Port, state stp.PortState) Port
 	if id == 0 {
 		panic("bridge: no free port ID")
 	}
-	p := &port{id: id, name: name, dev: dev}
+	p := &port{id: id, name: name, dev: dev, peer: peer}
 	p.state.Store(uint32(state))
 	ports := make([]*port, max(len(old), int(id)+1))
 	copy(ports, old)
@@ -128,8 +164,15 @@ func (b *Bridge) SetPortState(id PortID, s stp.PortState) {
 	if p == nil {
 		return
 	}
-	if old := stp.PortState(p.state.Swap(uint32(s))); old != s {
-		b.log.Info("port state", "port", p.name, "id", id, "state", s.String())
+	for {
+		v := p.state.Load()
+		if !p.state.CompareAndSwap(v, v&stateMismatch|uint32(s)) {
+			continue
+		}
+		if stp.PortState(v) != s {
+			b.log.Info("port state", "port", p.name, "id", id, "state", s.String())
+		}
+		return
 	}
 }
 
@@ -188,7 +231,11 @@ func (b *Bridge) Ports() []PortInfo {
 		if p == nil {
 			continue
 		}
-		infos = append(infos, PortInfo{ID: p.id, Name: p.name, State: p.portState(), VLANs: p.vlans.Load().public(), Counters: p.stats.load()})
+		info := PortInfo{ID: p.id, Name: p.name, State: p.portState(), VLANs: p.vlans.Load().public(), Counters: p.stats.load()}
+		if proto := p.peerProto.Load(); proto != nil && p.state.Load()&stateMismatch != 0 {
+			info.Mismatch = *proto
+		}
+		infos = append(infos, info)
 	}
 	return infos
 }

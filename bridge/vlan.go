@@ -2,8 +2,10 @@ package bridge
 
 import (
 	"encoding/binary"
+
 	"errors"
 	"fmt"
+	"github.com/l2wg/l2wg/bridge/mesh"
 	"strconv"
 	"strings"
 )
@@ -242,11 +244,20 @@ func (f *vlanFilter) public() VLANFilter {
 // did not get). Addresses learned on the port in VLANs it no longer carries
 // are forgotten. Control frames (BPDUs) pass whatever the filter. Ports start
 // with AllVLANs.
+//
+// In mesh mode the tunnels are links of the MeshPort, and the ID a peer's
+// port was given (by the Switch the tunnel sees) names its link: when id is
+// no switch port but a link of the mesh port, the filter applies to that
+// link (MeshPort.SetVLANFilter). Link numbers must therefore be apart from
+// the switch's port IDs (the node's start at 256).
 func (b *Bridge) SetVLANFilter(id PortID, f VLANFilter) {
 	b.portsMu.Lock() // keeps vlanFiltered in step with the ports' filters
 	defer b.portsMu.Unlock()
 	p := b.ports.Load().get(id)
 	if p == nil {
+		if mp := b.mesh.Load(); mp != nil {
+			mp.SetVLANFilter(mesh.Port(id), f)
+		}
 		return
 	}
 	nf := newVLANFilter(f)
@@ -265,11 +276,41 @@ func (b *Bridge) SetVLANFilter(id PortID, f VLANFilter) {
 	}
 }
 
-// VLANFilter returns the filter of port id; AllVLANs if there is no such port.
+// VLANFilter returns the filter of port id (or of the mesh port's link
+// id, as SetVLANFilter); AllVLANs if there is no such port.
 func (b *Bridge) VLANFilter(id PortID) VLANFilter {
 	p := b.ports.Load().get(id)
 	if p == nil {
+		if mp := b.mesh.Load(); mp != nil {
+			if lk := mp.links.Load().get(mesh.Port(id)); lk != nil {
+				return lk.vlans.Load().public()
+			}
+		}
 		return AllVLANs()
 	}
 	return p.vlans.Load().public()
+}
+
+// SetVLANFilter sets which frames link p carries, in and out, transit
+// frames included, with the semantics of Bridge.SetVLANFilter for a port:
+// a frame of a VLAN the link does not carry is dropped when it comes in on
+// the link, or when the link is its next hop (DropVLANFiltered); a
+// multi-destination frame skips the link. The mesh's paths do not depend
+// on VLANs (one shortest-path tree for all, as 802.1aq with a single ECT
+// set): a frame is never rerouted around a link that does not carry its
+// VLAN. No address is flushed: the mesh learns addresses behind nodes,
+// not links. A missing link is ignored.
+func (mp *MeshPort) SetVLANFilter(p mesh.Port, f VLANFilter) {
+	var old VLANFilter
+	found := false
+	mp.replaceLinks(func(links []*meshLink) []*meshLink {
+		if lk := (&meshLinks{links: links}).get(p); lk != nil {
+			found, old = true, lk.vlans.Swap(newVLANFilter(f)).public()
+		}
+		return links
+	})
+	if found && old != f {
+		name := mp.links.Load().get(p).name
+		mp.b.log.Info("link vlans", "peer", name, "link", p, "vlans", f.String())
+	}
 }

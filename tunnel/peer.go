@@ -33,6 +33,8 @@ type PeerPort struct {
 
 	sessionUntil atomic.Int64 // unix ns until which its session carries traffic (session.go)
 	lastNudge    atomic.Int64 // unix ns of the last handshake request for withheld traffic
+	lastRedial   atomic.Int64 // unix ns of the last forced initiation (redial, status.go)
+	redials      atomic.Int32 // forced initiations since the peer was last heard from
 }
 
 var _ bridge.Port = (*PeerPort)(nil)

@@ -188,16 +188,6 @@ func (t *Tunnel) handleProbe(p *PeerPort, chunk []byte, now time.Time) {
 // waits for the other before it starts a handshake itself.
 const initiateGrace = 6 * time.Second
 
-// firstGrace replaces initiateGrace for a peer never heard from since it
-// was added (this process started, or the peer was configured): the other
-// side's first initiation, if it is up, completes within a round trip and
-// its traffic reaches us well inside this. If nothing came, the other side
-// may have sent its initiation before we were up, or (we restarted) while
-// we were down, and WireGuard lets it retry only after REKEY_TIMEOUT (5 s):
-// dialling it ourselves ends a restart's outage in about this time instead.
-// Our retries then fall half a second after its own, so they do not cross.
-const firstGrace = 500 * time.Millisecond
-
 // speaksFirst reports whether this node should send to a peer that may have
 // no session yet (which makes WireGuard start a handshake). When both sides
 // of a pair start within one round trip of each other, both initiate, the
@@ -206,8 +196,8 @@ const firstGrace = 500 * time.Millisecond
 // the one with the smaller public key, or the one that keeps the peer's NAT
 // open (persistent keepalive). The other answers, and speaks only once the
 // peer has been heard from recently, or has been silent for initiateGrace
-// (it may be unable to reach us; firstGrace for a peer never heard from);
-// its retries then fall between the first side's.
+// (it may be unable to reach us); its retries then fall between the first
+// side's.
 func (t *Tunnel) speaksFirst(p *PeerPort, now time.Time) bool {
 	if bytes.Compare(t.selfPublic[:], p.cfg.PublicKey[:]) < 0 || p.cfg.PersistentKeepalive > 0 {
 		return true
@@ -215,9 +205,6 @@ func (t *Tunnel) speaksFirst(p *PeerPort, now time.Time) bool {
 	since := p.added
 	if last := p.lastRx.Load(); last != 0 {
 		since = time.Unix(0, last)
-	}
-	if p.lastRx.Load() == 0 {
-		return now.Sub(since) >= firstGrace
 	}
 	heard := p.lastRx.Load() != 0 && now.Sub(since) < initiateGrace
 	return heard || now.Sub(since) >= initiateGrace

@@ -109,30 +109,89 @@ func (t *Tunnel) Status() (Status, error) {
 // Nudge makes WireGuard start a handshake with a peer that has no session,
 // by sending it a keepalive (which initiates one), if this side of the pair
 // speaks first (see speaksFirst). Use it for peers whose
-// port is down, so that a port comes up without waiting for data.
+// port is down, so that a port comes up without waiting for data. Once a
+// redialEvery it forces a new initiation (redial): the last one may have been
+// lost on a peer that was not up yet.
 func (t *Tunnel) Nudge(p *PeerPort) {
-	if !t.speaksFirst(p, time.Now()) {
+	now := time.Now()
+	if !t.speaksFirst(p, now) {
 		return
 	}
-	if wp := t.dev.LookupPeer(device.NoisePublicKey(p.cfg.PublicKey)); wp != nil {
-		wp.SendKeepalive()
+	wp := t.dev.LookupPeer(device.NoisePublicKey(p.cfg.PublicKey))
+	if wp == nil {
+		return
 	}
+	if t.redialDue(p, now) {
+		// A handshake may have just completed: ask the device (redial
+		// would throw the new keys away).
+		t.refreshSessions(now)
+		if !p.hasSession(now) && t.redial(p, wp, now) {
+			return
+		}
+	}
+	wp.SendKeepalive()
 }
 
 // Rehandshake makes WireGuard start a new handshake with a peer that has a
 // session but stopped answering probes, if this side of the pair speaks
 // first: the peer may have restarted and forgotten the session, and then it
 // drops everything sent under the old keys while WireGuard itself notices
-// only after 15 s (or the restarted side after initiateGrace). wireguard-go
-// sends at most one initiation per REKEY_TIMEOUT (5 s), so a peer that is
-// really gone costs one small packet every 5 s.
+// only after 15 s (or the restarted side after initiateGrace). Once per
+// redialEvery this is a redial, which drops the quiet session's keys.
 func (t *Tunnel) Rehandshake(p *PeerPort) {
-	if !t.speaksFirst(p, time.Now()) {
+	now := time.Now()
+	if !t.speaksFirst(p, now) {
 		return
 	}
-	if wp := t.dev.LookupPeer(device.NoisePublicKey(p.cfg.PublicKey)); wp != nil {
-		wp.SendHandshakeInitiation(false)
+	wp := t.dev.LookupPeer(device.NoisePublicKey(p.cfg.PublicKey))
+	if wp == nil {
+		return
 	}
+	if t.redialDue(p, now) && t.redial(p, wp, now) {
+		return
+	}
+	wp.SendHandshakeInitiation(false)
+}
+
+// Redials. wireguard-go sends at most one handshake initiation per
+// REKEY_TIMEOUT (5 s). At start, the side that speaks first sends its
+// first one when the peer may not be up yet; after a peer's restart, its
+// first one (on probes unanswered) goes out while the peer is still down.
+// Either way the next one was 5 s later, and so was the first frame. A
+// redial drops the handshake state and any keys, which resets that limit
+// (wireguard-go's ExpireCurrentKeypairs), and initiates: once per
+// redialEvery, at most redialMax times since the peer was last heard from,
+// then WireGuard's own 5 s retries carry on (a dead peer then costs what it
+// costs WireGuard; a path whose round trip exceeds redialEvery still
+// completes a handshake on those). Only the side that speaks first redials,
+// so redials never cross the other side's initiations.
+const (
+	redialEvery = 500 * time.Millisecond
+	redialMax   = 20
+)
+
+// redialDue reports whether p may be redialled now.
+func (t *Tunnel) redialDue(p *PeerPort, now time.Time) bool {
+	last := p.lastRedial.Load()
+	if now.UnixNano()-last < int64(redialEvery) {
+		return false
+	}
+	if p.lastRx.Load() > last {
+		p.redials.Store(0)
+	}
+	return p.redials.Load() < redialMax
+}
+
+// redial forces a new handshake initiation to p (see Redials).
+func (t *Tunnel) redial(p *PeerPort, wp *device.Peer, now time.Time) bool {
+	last := p.lastRedial.Load()
+	if !p.lastRedial.CompareAndSwap(last, now.UnixNano()) {
+		return false
+	}
+	n := p.redials.Add(1)
+	t.log.Debug("redial: new handshake initiation", "peer", p.cfg.Name, "redials", n)
+	wp.ExpireCurrentKeypairs()
+	return wp.SendHandshakeInitiation(false) == nil
 }
 
 // Drops counts what the tunnel itself dropped (the switch and reassembly

@@ -375,11 +375,8 @@ func TestOnlyOneSideSpeaksFirst(t *testing.T) {
 	if !a.speaksFirst(toB, t0) {
 		t.Error("the smaller key does not speak first")
 	}
-	if b.speaksFirst(toA, t0.Add(firstGrace/2)) {
+	if b.speaksFirst(toA, t0.Add(time.Second)) {
 		t.Error("both sides speak first: their handshakes would cross")
-	}
-	if !b.speaksFirst(toA, t0.Add(firstGrace)) {
-		t.Error("the second side waits for a peer never heard from longer than firstGrace (a restart waits for the peer's 5 s retry)")
 	}
 	toA.lastRx.Store(t0.Add(2 * time.Second).UnixNano())
 	if !b.speaksFirst(toA, t0.Add(3*time.Second)) {

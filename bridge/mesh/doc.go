@@ -108,12 +108,16 @@
 //     for multi-destination), in front of the Ethernet frame before
 //     fragmentation. A fixed size keeps the decoder branch-free; shaving the
 //     egress off multi-destination frames would save 4 bytes per broadcast.
-//   - Control messages travel on the links themselves, behind a data
-//     header with the control flag (hop limit 1, egress 0), not in a
-//     tunnel chunk type of their own: they ride the same fragmentation as
-//     frames, so a record of 255 links (2 KB) crosses a 1,420-byte tunnel,
-//     and the tunnel package needs no change. A node that does not speak
-//     the mesh drops them as malformed frames.
+//   - Control messages travel on the links themselves, as control frames
+//     (control.go: an Ethernet frame to the 802.1D reserved group address
+//     01:80:C2:00:00:0F, 15 bytes of header), not in a tunnel chunk type of
+//     their own: they ride the same fragmentation as frames, so a record of
+//     255 links (2 KB) crosses a 1,420-byte tunnel, and the tunnel package
+//     needs no change. A node that does not speak the mesh (a spanning
+//     tree) takes them for control frames, which no switch forwards: never
+//     junk for its VMs, and proof for it that the peer speaks the mesh, as
+//     a BPDU on a link is proof for a mesh node that the peer runs a
+//     spanning tree (bridge/mismatch.go: such a peering carries no data).
 //   - Caps: MaxNodes (4,096) records in the database, MaxLinks (64, at most
 //     MaxRecordLinks 255 on the wire) links per record. A record of a new
 //     node over the cap, or one with too many links, is dropped and counted,

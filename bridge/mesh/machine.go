@@ -46,6 +46,10 @@ type Config struct {
 	OriginateHold time.Duration
 	MaxNodes      int // database cap
 	MaxLinks      int // links per record cap, at most MaxRecordLinks
+	// Stopwatch, if set, times each table computation (Stats.SPFTime,
+	// Stats.LastSPFTime): the one clock the machine reads, for operators'
+	// statistics, never for a decision. Nil: not timed.
+	Stopwatch func() time.Time
 }
 
 func (c *Config) setDefaults(now time.Time) error {
@@ -117,6 +121,10 @@ type Stats struct {
 	Collisions      uint64
 	Expired         uint64 // records aged out
 	OwnSeqCorrected uint64 // own records from an earlier life that were newer
+	// SPFTime is the wall time of the table computations (graph, SPF
+	// runs, table), summed; LastSPFTime that of the latest. Zero unless
+	// Config.Stopwatch is set.
+	SPFTime, LastSPFTime time.Duration
 }
 
 // Machine is one node's link-state protocol: database, flooding, SPF and
@@ -348,6 +356,13 @@ func (m *Machine) syncDone(now time.Time) bool {
 // compute rebuilds the graph and the table.
 func (m *Machine) compute() {
 	m.dirty = false
+	if m.cfg.Stopwatch != nil {
+		start := m.cfg.Stopwatch()
+		defer func() {
+			m.stats.LastSPFTime = m.cfg.Stopwatch().Sub(start)
+			m.stats.SPFTime += m.stats.LastSPFTime
+		}()
+	}
 	recs := make(map[NodeID]*Record, len(m.db))
 	for id, e := range m.db {
 		recs[id] = e.rec

@@ -155,7 +155,6 @@ func TestHeaderRoundTrip(t *testing.T) {
 		{HopLimit: 4, Ingress: 1, Egress: 0xffffffff},
 		{Multi: true, HopLimit: 255, Ingress: 0x01020304},
 		{HopLimit: 0, Ingress: 7, Egress: 8},
-		{Control: true, HopLimit: 1, Ingress: 7},
 	} {
 		var b [HeaderLen]byte
 		h.Put(b[:])
@@ -172,8 +171,9 @@ func TestHeaderRoundTrip(t *testing.T) {
 		{"short", make([]byte, HeaderLen-1), ErrHeaderShort},
 		{"version 0", make([]byte, HeaderLen), ErrHeaderVersion},
 		{"unknown flag", []byte{0x14, 1, 0, 0, 0, 1, 0, 0, 0, 2}, ErrHeaderVersion},
-		{"multi and control", []byte{0x13, 1, 0, 0, 0, 1, 0, 0, 0, 0}, ErrHeaderVersion},
-		{"control with egress", []byte{0x12, 1, 0, 0, 0, 1, 0, 0, 0, 2}, ErrHeaderNodes},
+		{"old control flag", []byte{0x12, 1, 0, 0, 0, 1, 0, 0, 0, 0}, ErrHeaderVersion},
+		{"a BPDU", []byte{0x01, 0x80, 0xc2, 0, 0, 0, 0x02, 0, 0, 1}, ErrHeaderVersion},
+		{"a control frame", []byte{0x01, 0x80, 0xc2, 0, 0, 0x0f, 0x02, 0x6d, 0, 1}, ErrHeaderVersion},
 		{"ingress 0", []byte{0x10, 1, 0, 0, 0, 0, 0, 0, 0, 2}, ErrHeaderNodes},
 		{"unicast without egress", []byte{0x10, 1, 0, 0, 0, 1, 0, 0, 0, 0}, ErrHeaderNodes},
 		{"multi with egress", []byte{0x11, 1, 0, 0, 0, 1, 0, 0, 0, 2}, ErrHeaderNodes},
@@ -196,4 +196,58 @@ func TestHeaderAllocatesNothing(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("%v allocations per encode+decode", n)
 	}
+}
+
+func TestControlFrame(t *testing.T) {
+	b := make([]byte, ControlHeaderLen+3)
+	PutControlHeader(b, 0x0a0b0c0d, ControlMessage)
+	copy(b[ControlHeaderLen:], "msg")
+	from, kind, msg, err := DecodeControl(b)
+	if err != nil || from != 0x0a0b0c0d || kind != ControlMessage || string(msg) != "msg" {
+		t.Fatalf("got %v %v %q %v", from, kind, msg, err)
+	}
+	if b[0] != FirstByte || !IsControlFrame(b) {
+		t.Fatalf("control frame starts % x", b[:6])
+	}
+	// Read as Ethernet: a reserved group destination, a unicast source.
+	if b[0]&1 == 0 || b[6]&1 != 0 || [6]byte(b[6:12]) == [6]byte{} {
+		t.Fatalf("addresses % x / % x", b[:6], b[6:12])
+	}
+	if _, err := DecodeHeader(b); err == nil {
+		t.Fatal("a control frame decodes as a data header")
+	}
+	for _, c := range []struct {
+		name string
+		mod  func(b []byte) []byte
+	}{
+		{"short", func(b []byte) []byte { return b[:ControlHeaderLen-1] }},
+		{"BPDU address", func(b []byte) []byte { b[5] = 0; return b }},
+		{"other source", func(b []byte) []byte { b[7] = 0; return b }},
+		{"other EtherType", func(b []byte) []byte { b[13] = 0; return b }},
+		{"unknown kind", func(b []byte) []byte { b[14] = 2; return b }},
+		{"node 0", func(b []byte) []byte { clear(b[8:12]); return b }},
+	} {
+		m := bytes.Clone(b)
+		if _, _, _, err := DecodeControl(c.mod(m)); !errors.Is(err, ErrControlFrame) {
+			t.Errorf("%s: %v, want ErrControlFrame", c.name, err)
+		}
+	}
+}
+
+func FuzzControlFrame(f *testing.F) {
+	b := make([]byte, ControlHeaderLen+2)
+	PutControlHeader(b, 9, ControlMismatch)
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		from, kind, msg, err := DecodeControl(data)
+		if err != nil {
+			return
+		}
+		out := make([]byte, ControlHeaderLen+len(msg))
+		PutControlHeader(out, from, kind)
+		copy(out[ControlHeaderLen:], msg)
+		if !bytes.Equal(out, data) {
+			t.Fatalf("decoded % x, re-encoded % x", data, out)
+		}
+	})
 }

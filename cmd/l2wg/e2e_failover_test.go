@@ -34,7 +34,8 @@ func failover(t *testing.T, protocol string, after time.Duration) lab.Outage {
 		}
 		conf := nodeConf{
 			PrivateKeyFile: hv + ".key", ListenPort: l2wgPort, TAPName: "l2wg0", Bridge: "br0",
-			STP:   shortTimers + fmt.Sprintf("protocol = %q\npriority = %s\n", protocol, prio),
+			STP:   shortTimers + fmt.Sprintf("priority = %s\n", prio),
+			Mesh:  protocol,
 			Peers: peers,
 		}
 		h.ConfPath = writeFile(t, tp.dir, hv+".toml", conf.render())

@@ -16,6 +16,7 @@ import (
 func TestE2EKillAndRestart(t *testing.T) {
 	// Not parallel: the time to traffic again is asserted.
 	tp := newTopo(t)
+	tp.mesh = "rstp" // the restarted node's tree ports are read (l2wg show)
 	tp.addHV("hv1")
 	tp.addHV("hv2")
 	tp.underlay("hv1", "hv2", "ul0", "10.0.0.1", "10.0.0.2")
@@ -24,7 +25,7 @@ func TestE2EKillAndRestart(t *testing.T) {
 	tp.makeKeys()
 	hv1 := tp.hvs["hv1"]
 	conf := nodeConf{
-		PrivateKeyFile: "hv1.key", ListenPort: l2wgPort, TAPName: "l2wg0", Bridge: "br0", Persistent: true,
+		PrivateKeyFile: "hv1.key", ListenPort: l2wgPort, TAPName: "l2wg0", Bridge: "br0", Persistent: true, Mesh: tp.mesh,
 		Peers: []peerConf{{Name: "hv2", PublicKey: tp.hvs["hv2"].Keys.Public, Endpoint: fmt.Sprintf("10.0.0.2:%d", l2wgPort)}},
 	}
 	if !strings.HasSuffix(hv1.Keys.PrivateFile, "hv1.key") {
@@ -112,7 +113,7 @@ func (tp *topo) tapSTPPort(hv string) (showSTPPort, showSTP) {
 // bpdu_guard (turned on by a reload), any BPDU disables the TAP port.
 func TestE2ERootGuardAndBPDUGuard(t *testing.T) {
 	t.Parallel()
-	tp := newTwoHypervisors(t, true, nil)
+	tp := newTwoHypervisorsWith(t, true, nil, nil, "rstp") // the TAP port of the spanning tree
 	tp.waitPing("vm11", "vm21", overlayUpTimeout)
 	_, before := tp.tapSTPPort("hv1")
 

@@ -81,8 +81,17 @@ func TestE2EMeshShow(t *testing.T) {
 	if m.Stats.DatabaseNodes != 3 || m.Stats.SPFRuns == 0 || m.Stats.FloodsIn == 0 || m.Stats.FloodsOut == 0 {
 		t.Errorf("stats %+v", m.Stats)
 	}
+	// Its table computations are timed; it is alone on the LAN behind
+	// its TAP, so it is that LAN's appointed forwarder.
+	if s := m.Stats; s.SPFSeconds == nil || *s.SPFSeconds <= 0 || s.LastSPFSecs == nil || *s.LastSPFSecs <= 0 || *s.LastSPFSecs > *s.SPFSeconds {
+		t.Errorf("SPF time: total %v, latest %v; want measured, latest within the total", s.SPFSeconds, s.LastSPFSecs)
+	}
+	if m.LAN == nil || !m.LAN.Forwarding || m.LAN.Forwarder != m.Self || len(m.LAN.Nodes) != 1 || m.LAN.Nodes[0] != m.Self {
+		t.Errorf("hva's LAN: %+v; want hva (%s) alone and its forwarder", m.LAN, m.Self)
+	}
 	table, err := tp.lab.Exec("hva", l2wgBinary(t), "show", "mesh")
-	if err != nil || !strings.Contains(string(table), " > hvb > "+byName["hvc"].ID) {
+	if err != nil || !strings.Contains(string(table), " > hvb > "+byName["hvc"].ID) ||
+		!strings.Contains(string(table), "lan: appointed forwarder "+m.Self+", this node; on it: "+m.Self+" (self)*") {
 		t.Errorf("show mesh: %v\n%s", err, table)
 	}
 	t.Logf("hva: l2wg show mesh\n%s", table)
@@ -112,6 +121,12 @@ func TestE2EMeshShow(t *testing.T) {
 	}
 	if v, ok := metricValue(fams, "l2wg_mesh_floods_total", "direction", "in"); !ok || v == 0 {
 		t.Errorf("l2wg_mesh_floods_total{direction=in} = %v, %v", v, ok)
+	}
+	if v, ok := metricValue(fams, "l2wg_mesh_spf_seconds_total"); !ok || v <= 0 {
+		t.Errorf("l2wg_mesh_spf_seconds_total = %v, %v; want measured", v, ok)
+	}
+	if v, ok := metricValue(fams, "l2wg_mesh_lan_forwarding"); !ok || v != 1 {
+		t.Errorf("l2wg_mesh_lan_forwarding = %v, %v; want 1 (hva forwards for its LAN)", v, ok)
 	}
 	if _, ok := metricValue(fams, "l2wg_mesh_frame_drops_total", "reason", "reverse-path"); !ok {
 		t.Error("l2wg_mesh_frame_drops_total{reason=reverse-path} missing")

@@ -181,10 +181,10 @@ func TestE2ETwoHypervisorsMixedOffload(t *testing.T) {
 }
 
 func testOffloadVariant(t *testing.T, off offloads) {
-	tp := newTwoHypervisorsWith(t, true, nil, off)
+	tp := newTwoHypervisorsWith(t, true, nil, off, "")
 	tp.waitPing("vm11", "vm21", overlayUpTimeout)
 	for hv, want := range map[string]bool{"hv1": off.of("hv1"), "hv2": off.of("hv2")} {
-		st, err := tp.show(hv)
+		st, err := tp.status(hv)
 		tp.must(err)
 		if st.Interface.Offload != want {
 			t.Fatalf("%s: l2wg show says offload %v; the config says %v", hv, st.Interface.Offload, want)

@@ -42,6 +42,7 @@ func (tp *topo) startL2WGWithTop(name, top string, peers ...peerConf) *hyperviso
 		ListenPort:     l2wgPort,
 		TAPName:        "l2wg0",
 		Bridge:         "br0",
+		Mesh:           tp.mesh,
 		Peers:          peers,
 	}
 	hv.ConfPath = writeFile(tp.t, tp.dir, name+".toml", top+conf.render())
@@ -85,6 +86,9 @@ func (tp *topo) scrapeMetrics(hv, addr string) (map[string]*dto.MetricFamily, er
 func TestE2EOperations(t *testing.T) {
 	t.Parallel()
 	tp := newTopo(t)
+	// Metrics and capture of the peer's own switch port: the spanning
+	// tree's (the shortest-path mesh has one mesh port for all peers).
+	tp.mesh = "rstp"
 	needTools(t, "wg")
 	tp.addHV("hv1")
 	tp.addHV("hv2")

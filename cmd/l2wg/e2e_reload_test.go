@@ -27,6 +27,7 @@ func (tp *topo) rewriteConfig(hv string, extra string, peers ...peerConf) {
 		TAPName:        "l2wg0",
 		Bridge:         "br0",
 		STP:            tp.stp[hv],
+		Mesh:           tp.mesh,
 		Peers:          peers,
 	}
 	writeFile(tp.t, tp.dir, hv+".toml", conf.render()+extra)
@@ -125,6 +126,7 @@ func TestE2EReload(t *testing.T) {
 	// the root, and RSTP would briefly resync the other ports: that is a
 	// change of path, not what this test is about.)
 	tp.stp = map[string]string{"hv1": shortTimers + "priority = 4096\n"}
+	tp.mesh = "rstp" // the test waits for the tree: every port forwarding, no topology change
 	ep := func(ip string) string { return fmt.Sprintf("%s:%d", ip, l2wgPort) }
 	tp.startL2WG("hv1", nil, peerConf{Name: "hv2", Endpoint: ep("10.0.2.2")}, peerConf{Name: "hv3", Endpoint: ep("10.0.3.3")})
 	tp.startL2WG("hv2", nil, peerConf{Name: "hv1", Endpoint: ep("10.0.2.1")})

@@ -17,8 +17,8 @@ import (
 // handshake, then listening and learning (2 x 4 s), plus slack.
 const stpConverge = 40 * time.Second
 
-// show runs `l2wg show --json` in hypervisor hv.
-func (tp *topo) show(hv string) (showStatus, error) {
+// status runs `l2wg show --json` in hypervisor hv.
+func (tp *topo) status(hv string) (showStatus, error) {
 	var st showStatus
 	out, err := tp.lab.Exec(hv, l2wgBinary(tp.t), "show", "--json")
 	if err != nil {
@@ -26,6 +26,16 @@ func (tp *topo) show(hv string) (showStatus, error) {
 	}
 	if err := json.Unmarshal(out, &st); err != nil {
 		return st, fmt.Errorf("l2wg show in %s: %v", hv, err)
+	}
+	return st, nil
+}
+
+// show is status for a hypervisor that runs the spanning tree: an error if
+// it reports none.
+func (tp *topo) show(hv string) (showStatus, error) {
+	st, err := tp.status(hv)
+	if err != nil {
+		return st, err
 	}
 	if st.STP == nil {
 		return st, fmt.Errorf("l2wg show in %s: no spanning tree", hv)
@@ -159,6 +169,7 @@ func (tp *topo) checkNoDuplicates(from string, want ...string) {
 // newTriangle builds three fully meshed hypervisors with one VM each.
 func newTriangle(t *testing.T) *topo {
 	tp := newTopo(t)
+	tp.mesh = "rstp" // the spanning tree's triangle (TestE2EMeshTriangle: the mesh's)
 	for _, hv := range []string{"hva", "hvb", "hvc"} {
 		tp.addHV(hv)
 	}
@@ -239,6 +250,7 @@ func TestE2ESTPTriangle(t *testing.T) {
 func TestE2ESTPKernelBridge(t *testing.T) {
 	t.Parallel()
 	tp := newTopo(t)
+	tp.mesh = "rstp" // hv2's bridge runs no STP: without it hv2 would run l2wg's default
 	tp.addHV("hv1")
 	tp.addHV("hv2")
 	tp.underlay("hv1", "hv2", "ul", "10.0.0.1", "10.0.0.2")
@@ -293,6 +305,7 @@ func TestE2ESTPKernelBridge(t *testing.T) {
 func TestE2ESTPLANLoop(t *testing.T) {
 	t.Parallel()
 	tp := newTopo(t)
+	tp.mesh = "rstp" // the spanning tree's answer (TestE2EMeshHAPair: the mesh's appointed forwarder)
 	tp.addHV("hv1")
 	tp.addHV("hv2")
 	tp.underlay("hv1", "hv2", "ul", "10.0.0.1", "10.0.0.2")

@@ -130,6 +130,7 @@ type nodeConf struct {
 	TAPName        string
 	Bridge         string
 	STP            string // the [stp] table's body; "" means shortTimers
+	Mesh           string // [mesh] protocol; "" leaves it out (l2wg's default)
 	Persistent     bool
 	Offload        *bool // nil: leave it out (the default, true)
 	Peers          []peerConf
@@ -164,6 +165,9 @@ func (c nodeConf) render() string {
 		stpBody = shortTimers
 	}
 	fmt.Fprintf(&b, "\n[stp]\n%s", stpBody)
+	if c.Mesh != "" {
+		fmt.Fprintf(&b, "\n[mesh]\nprotocol = %q\n", c.Mesh)
+	}
 	for _, p := range c.Peers {
 		fmt.Fprintf(&b, "\n[[peer]]\nname = %q\npublic_key = %q\n", p.Name, p.PublicKey)
 		if p.Endpoint != "" {

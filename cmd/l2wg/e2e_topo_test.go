@@ -29,9 +29,12 @@ type topo struct {
 	vms   map[string]*vm
 	order []string // hypervisor names in creation order
 
-	killed  map[string]bool   // hypervisors whose l2wg a test killed on purpose
-	stp     map[string]string // per hypervisor, the [stp] table's body ("": shortTimers)
-	offload offloads          // per hypervisor, [tap] offload (absent: the default)
+	killed map[string]bool   // hypervisors whose l2wg a test killed on purpose
+	stp    map[string]string // per hypervisor, the [stp] table's body ("": shortTimers)
+	// mesh is every hypervisor's [mesh] protocol: "rstp" in the tests of
+	// the spanning tree; "" leaves it to l2wg's default.
+	mesh    string
+	offload offloads // per hypervisor, [tap] offload (absent: the default)
 }
 
 // offloads is the [tap] offload setting per hypervisor; a missing one leaves
@@ -190,6 +193,7 @@ func (tp *topo) startL2WG(name string, isolateHost *bool, peers ...peerConf) *hy
 		TAPName:        "l2wg0",
 		Bridge:         "br0",
 		STP:            tp.stp[name],
+		Mesh:           tp.mesh,
 		Offload:        tp.offload.ptr(name),
 		Peers:          peers,
 	}
@@ -291,15 +295,16 @@ type isolation map[string]bool
 // control that proves the assertions pass on a working layer-2 segment.
 func newTwoHypervisors(t *testing.T, viaL2WG bool, iso isolation) *topo {
 	t.Helper()
-	return newTwoHypervisorsWith(t, viaL2WG, iso, nil)
+	return newTwoHypervisorsWith(t, viaL2WG, iso, nil, "")
 }
 
 // newTwoHypervisorsWith is newTwoHypervisors with [tap] offload set per
-// hypervisor.
-func newTwoHypervisorsWith(t *testing.T, viaL2WG bool, iso isolation, off offloads) *topo {
+// hypervisor, and [mesh] protocol mesh ("": l2wg's default).
+func newTwoHypervisorsWith(t *testing.T, viaL2WG bool, iso isolation, off offloads, mesh string) *topo {
 	t.Helper()
 	tp := newTopo(t)
 	tp.offload = off
+	tp.mesh = mesh
 	tp.addHV("hv1")
 	tp.addHV("hv2")
 	tp.underlay("hv1", "hv2", "ul0", "10.0.0.1", "10.0.0.2")

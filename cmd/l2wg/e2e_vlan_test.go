@@ -210,6 +210,7 @@ func (tp *topo) vlanConfig(hv string, peer peerConf, vp vlanPorts) string {
 		ListenPort:     l2wgPort,
 		TAPName:        "l2wg0",
 		Bridge:         "br0",
+		Mesh:           tp.mesh,
 		Peers:          []peerConf{peer},
 	}
 	text := conf.render()
@@ -349,6 +350,9 @@ func (tp *topo) trunkPort(hv, name string) trunkPort {
 func newTrunkSites(t *testing.T) *topo {
 	t.Helper()
 	tp := newTopo(t)
+	// Addresses learned behind the peer's own port, and filters on it: the
+	// spanning tree's ports (the shortest-path mesh has one mesh port).
+	tp.mesh = "rstp"
 	tp.addHV("hv1")
 	tp.addHV("hv2")
 	tp.underlay("hv1", "hv2", "ul0", "10.0.0.1", "10.0.0.2")

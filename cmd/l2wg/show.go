@@ -143,9 +143,15 @@ func printMesh(w io.Writer, m *control.Mesh) {
 	}
 	tw.Flush()
 	tw = tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
+	if m.LAN != nil {
+		fmt.Fprintf(w, "lan: %s\n", lanText(m.LAN, m.Self, name))
+	}
 	spfTime := ""
 	if s.SPFSeconds != nil {
 		spfTime = fmt.Sprintf(", %.3fms", *s.SPFSeconds*1e3)
+		if s.LastSPFSecs != nil {
+			spfTime += fmt.Sprintf(" (latest %.1fµs)", *s.LastSPFSecs*1e6)
+		}
 	}
 	fmt.Fprintf(tw, "  spf:\t%d runs in %d computations%s\n", s.SPFRuns, s.Computes, spfTime)
 	fmt.Fprintf(tw, "  floods:\t%d records in, %d out; summaries %d in, %d out; requests %d in, %d out; %d expired\n",
@@ -154,6 +160,27 @@ func printMesh(w io.Writer, m *control.Mesh) {
 	fmt.Fprintf(tw, "  frames:\t%d sent, %d transit, %d addresses behind other nodes\n", s.FramesSent, s.FramesTransit, s.Addresses)
 	fmt.Fprintf(tw, "  frame drops:\t%s\n", dropsText(s.FrameDrops))
 	tw.Flush()
+}
+
+// lanText says who forwards for the LAN behind the TAP, and which l2wg
+// nodes are on it: "appointed forwarder a2 (1a2b3c4d); on it: a1 (self),
+// a2*".
+func lanText(l *control.MeshLANSection, self string, name func(string) string) string {
+	fwd := "none (listening)"
+	if l.Forwarder != "" {
+		fwd = name(l.Forwarder)
+		if fwd != l.Forwarder {
+			fwd += " (" + l.Forwarder + ")"
+		}
+		if l.Forwarding {
+			fwd += ", this node"
+		}
+	}
+	var on []string
+	for _, id := range l.Nodes {
+		on = append(on, name(id)+ifThen(id == self, " (self)")+ifThen(id == l.Forwarder, "*"))
+	}
+	return fmt.Sprintf("appointed forwarder %s; on it: %s", fwd, strings.Join(on, ", "))
 }
 
 // inUse says whether a link carries frames: "yes" on this node's tree,

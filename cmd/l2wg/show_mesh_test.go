@@ -41,11 +41,14 @@ func (n meshNode) MeshView() (control.MeshSource, bool) {
 				{A: 0x11, B: 0x33, CostAB: 40},
 				{A: 0x22, B: 0x33, CostAB: 5, CostBA: 5, Cost: 5, Confirmed: true, InUse: false, Used: true},
 			},
-			Stats: mesh.Stats{Nodes: 3, Edges: 2, SPFRuns: 12, Computes: 4, RecordsIn: 21, RecordsOut: 9},
+			Stats: mesh.Stats{Nodes: 3, Edges: 2, SPFRuns: 12, Computes: 4, RecordsIn: 21, RecordsOut: 9, LastSPFTime: 250 * time.Microsecond},
 			Names: map[mesh.NodeID]string{0x11: "rho", 0x22: "bob"},
 		},
 		Port: bridge.MeshStats{HopLimit: 3},
 		RTT:  map[mesh.NodeID]time.Duration{0x22: 2 * time.Millisecond},
+		// bob shares rho's LAN and forwards for it
+		SPFTime: 1500 * time.Microsecond, SPFTimed: true,
+		LAN: &control.MeshLAN{Forwarder: 0x22, Nodes: []mesh.NodeID{0x11, 0x22}},
 	}, true
 }
 
@@ -81,7 +84,8 @@ func TestShowMesh(t *testing.T) {
 		"rho  bob       10    10          10          yes        yes        2.00ms",
 		"rho  00000033  -     40          -           no         no         -",
 		"bob  00000033  5     5           5           yes        by others  -",
-		"12 runs in 4 computations",
+		"12 runs in 4 computations, 1.500ms (latest 250.0µs)",
+		"lan: appointed forwarder bob (00000022); on it: rho (self), bob*",
 		"hop-limit=3",
 	} {
 		if !strings.Contains(out, want) {
@@ -101,7 +105,9 @@ func TestShowMesh(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m control.Mesh
-	if err := json.Unmarshal([]byte(js), &m); err != nil || len(m.Links) != 3 || m.Links[0].RTT != 2 {
+	if err := json.Unmarshal([]byte(js), &m); err != nil || len(m.Links) != 3 || m.Links[0].RTT != 2 ||
+		m.LAN == nil || m.LAN.Forwarder != "00000022" || m.LAN.Forwarding || len(m.LAN.Nodes) != 2 ||
+		m.Stats.SPFSeconds == nil || *m.Stats.SPFSeconds != 0.0015 {
 		t.Errorf("show --json mesh: %v\n%s", err, js)
 	}
 	status, err := showOut(t, "-i", tap)

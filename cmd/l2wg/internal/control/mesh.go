@@ -29,6 +29,26 @@ type MeshSource struct {
 	// nor the metrics report an SPF time.
 	SPFTime  time.Duration
 	SPFTimed bool
+	// LAN is the LAN behind the node's TAP; nil where the node runs no
+	// appointed-forwarder election.
+	LAN *MeshLAN
+}
+
+// MeshLAN is the LAN behind a node's TAP as its appointed-forwarder
+// election sees it (bridge/mesh Forwarder): the l2wg nodes heard on it,
+// this one included, and the one that passes frames between it and the
+// mesh.
+type MeshLAN struct {
+	Forwarding bool          // this node is the LAN's appointed forwarder
+	Forwarder  mesh.NodeID   // the LAN's forwarder; 0 while none is
+	Nodes      []mesh.NodeID // ascending
+}
+
+// MeshLANSection is the LAN in `l2wg show mesh`.
+type MeshLANSection struct {
+	Forwarding bool     `json:"forwarding"`          // this node forwards
+	Forwarder  string   `json:"forwarder,omitempty"` // node ID; omitted while none
+	Nodes      []string `json:"nodes"`               // node IDs heard on the LAN, this one included
 }
 
 // Mesh is the mesh protocol in `l2wg show` and `l2wg show mesh`: omitted
@@ -42,6 +62,8 @@ type Mesh struct {
 	Nodes     []MeshNode `json:"nodes"`
 	Links     []MeshLink `json:"links"`
 	Stats     MeshStats  `json:"stats"`
+	// LAN behind this node's TAP: its appointed forwarder.
+	LAN *MeshLANSection `json:"lan,omitempty"`
 }
 
 // MeshNode is one node of the link-state database.
@@ -78,8 +100,9 @@ type MeshStats struct {
 	GraphLinks    int      `json:"graph_links"`    // confirmed links in it
 	SPFRuns       uint64   `json:"spf_runs"`
 	Computes      uint64   `json:"computes"`
-	SPFSeconds    *float64 `json:"spf_seconds,omitempty"` // nil: not measured
-	FloodsIn      uint64   `json:"floods_in"`             // records accepted as new or newer
+	SPFSeconds    *float64 `json:"spf_seconds,omitempty"`      // nil: not measured
+	LastSPFSecs   *float64 `json:"last_spf_seconds,omitempty"` // the latest computation; nil: not measured
+	FloodsIn      uint64   `json:"floods_in"`                  // records accepted as new or newer
 	FloodsOut     uint64   `json:"floods_out"`
 	SummariesIn   uint64   `json:"summaries_in"`
 	SummariesOut  uint64   `json:"summaries_out"`
@@ -111,6 +134,7 @@ func MeshFrameDropCounts(s bridge.MeshStats) []DropCount {
 	return []DropCount{
 		{"hop-limit", s.HopLimit}, {"reverse-path", s.ReversePath}, {"no-route", s.NoRoute},
 		{"no-table", s.NoTable}, {"malformed", s.Malformed},
+		{"hop-limit-zero", s.HopLimitZero}, {"vlan-filtered", s.VLANFiltered}, {"protocol-mismatch", s.ProtocolMismatch},
 	}
 }
 
@@ -186,8 +210,17 @@ func NewMesh(src MeshSource) *Mesh {
 		FramesSent:   p.Sent, FramesTransit: p.Transit, FrameDrops: nonzero(MeshFrameDropCounts(p)),
 		ControlIn: p.ControlIn, ControlOut: p.ControlOut, Addresses: p.Addresses}
 	if src.SPFTimed {
-		secs := src.SPFTime.Seconds()
-		m.Stats.SPFSeconds = &secs
+		secs, last := src.SPFTime.Seconds(), s.LastSPFTime.Seconds()
+		m.Stats.SPFSeconds, m.Stats.LastSPFSecs = &secs, &last
+	}
+	if src.LAN != nil {
+		m.LAN = &MeshLANSection{Forwarding: src.LAN.Forwarding, Nodes: []string{}}
+		if src.LAN.Forwarder != 0 {
+			m.LAN.Forwarder = src.LAN.Forwarder.String()
+		}
+		for _, id := range src.LAN.Nodes {
+			m.LAN.Nodes = append(m.LAN.Nodes, id.String())
+		}
 	}
 	return m
 }

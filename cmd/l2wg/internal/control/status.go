@@ -163,6 +163,7 @@ type STPPort struct {
 	DesignatedCost   uint32  `json:"designated_cost"`
 	RootGuard        bool    `json:"root_guard"`
 	RootInconsistent bool    `json:"root_inconsistent"`
+	RootGuardBlocks  uint64  `json:"root_guard_blocks,omitempty"` // mesh virtual root: times root guard blocked the TAP
 	BPDUsIn          uint64  `json:"bpdus_in"`
 	BPDUsOut         uint64  `json:"bpdus_out"`
 	Protocol         string  `json:"protocol"` // what the port speaks: rstp, or stp after falling back

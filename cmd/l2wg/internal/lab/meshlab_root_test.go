@@ -122,14 +122,14 @@ func TestMeshShortestPaths(t *testing.T) {
 }
 
 // TestMeshStart: all sites started at once, the first VM frame of every
-// peering within 2 s of its first handshake; one site restarted with a
-// persistent TAP: traffic again within 5 s. The targets are 1 s and
-// 2 s: runs measure 0.2-0.5 s for most peerings but up to 1.2 s for some, and
-// 0.4-3.4 s for the restart, so the bounds here catch a broken start (the
-// spanning tree takes 7 s) without failing on those. A pair whose first
-// handshake was replaced by a second before it could be read (l2wg show
-// reports the latest) cannot be measured: it is logged, and at least half
-// the pairs must be measured.
+// peering within 1 s of its first WireGuard handshake (the earlier of the
+// two ends' handshake times as wireguard-go reports them); one site
+// restarted with a persistent TAP: traffic again within 2 s of its start.
+// Runs measure 0.1-0.4 s and 0.4-0.6 s. A pair whose first handshake
+// was replaced by a second before it could be read (l2wg show reports the
+// latest; at start that is a pair whose two initiations crossed, and whose
+// VMs meanwhile talk through another site) cannot be measured: it is
+// logged, and at least half the pairs must be measured.
 func TestMeshStart(t *testing.T) {
 	proto, bounds := meshProtocol(t)
 	l := buildWith(t, "mstart", "five-sites", proto, true, func(top *Topology) { top.L2WG.PersistentTAP = true })
@@ -146,9 +146,9 @@ func TestMeshStart(t *testing.T) {
 			// not measurable; logged above
 		case f.Err != "":
 			t.Errorf("%s-%s: %s", f.A, f.B, f.Err)
-		case bounds && f.After > 2*time.Second:
+		case bounds && f.After > time.Second:
 			measured++
-			t.Errorf("%s-%s: first frame %v after the handshake, want within 2s", f.A, f.B, f.After)
+			t.Errorf("%s-%s: first frame %v after the handshake, want within 1s", f.A, f.B, f.After)
 		default:
 			measured++
 		}
@@ -162,8 +162,8 @@ func TestMeshStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("restart of epsilon (persistent TAP): vm-vorke reaches vm-epsilon %v after the start", d.Round(time.Millisecond))
-	if bounds && d > 5*time.Second {
-		t.Errorf("restart: traffic again %v after the start, want within 5s", d)
+	if bounds && d > 2*time.Second {
+		t.Errorf("restart: traffic again %v after the start, want within 2s", d)
 	}
 }
 
@@ -171,23 +171,29 @@ func TestMeshStart(t *testing.T) {
 // site in turn and cut every peering in turn: for the pairs that keep a
 // path the longest gap is under 1 s, and under 1 s again after the restart
 // or heal; once converged after it, every pair is on a shortest path again
-// (the pair matrix). The triangle in make test; five-sites with
-// L2WG_LAB_LONG=1.
+// (the pair matrix). In make test: the triangle, and on five-sites the two
+// failures that move paths the most (kill -9 of the hub rho: bob-vorke
+// goes over epsilon; cut epsilon-vorke: it goes over rho), with 2 s
+// windows; L2WG_LAB_LONG=1 runs every failure of five-sites.
 func TestMeshFailover(t *testing.T) {
 	proto, bounds := meshProtocol(t)
-	tops := []string{"triangle"}
-	if os.Getenv("L2WG_LAB_LONG") != "" {
-		tops = append(tops, "five-sites")
-	}
-	window := 3 * time.Second
-	if !bounds {
-		window = 8 * time.Second // the spanning tree's outages are longer: see them end
-	}
-	for _, top := range tops {
+	long := os.Getenv("L2WG_LAB_LONG") != ""
+	for _, top := range []string{"triangle", "five-sites"} {
 		t.Run(top, func(t *testing.T) {
+			window := 3 * time.Second
+			if top == "five-sites" && !long {
+				window = 2 * time.Second
+			}
+			if !bounds {
+				window = 8 * time.Second // the spanning tree's outages are longer: see them end
+			}
 			l := buildWith(t, "mfo"+top[:3], top, proto, false, nil)
 			converge(t, l)
-			for _, ev := range l.Failures() {
+			events := l.Failures()
+			if top == "five-sites" && !long {
+				events = []string{"kill rho", "cut epsilon vorke"}
+			}
+			for _, ev := range events {
 				f, err := l.MeasureFailure(context.Background(), ev, window, bounds)
 				if err != nil {
 					t.Fatalf("%s: %v", ev, err)

@@ -187,18 +187,22 @@ func (l *Lab) MeasureFirstFrames(ctx context.Context, timeout time.Duration) ([]
 		}
 		pairs = append(pairs, [2]string{a, b})
 	}
-	// Static neighbour entries: ping gives up after a few seconds of
-	// failed ARP, and the measure is the first frame, not ARP's retries.
+	// Static neighbour entries, both ways: ping gives up after a few
+	// seconds of failed ARP, and the measure is the first frame, not ARP's
+	// retries (an ARP exchange lost while the mesh converges is retried
+	// by the VM's kernel only a second later).
 	for _, pr := range pairs {
-		mac, err := l.NS.MAC(pr[1], "eth0")
-		if err != nil {
-			return nil, err
+		for _, d := range [][2]string{pr, {pr[1], pr[0]}} {
+			mac, err := l.NS.MAC(d[1], "eth0")
+			if err != nil {
+				return nil, err
+			}
+			dst := l.Plan.VM(d[1]).Addr.Addr().String()
+			if out, err := l.NS.IP(d[0], "neigh", "replace", dst, "lladdr", mac.String(), "dev", "eth0", "nud", "permanent"); err != nil {
+				return nil, fmt.Errorf("neighbour %s in %s: %v: %s", dst, d[0], err, out)
+			}
+			defer l.NS.IP(d[0], "neigh", "del", dst, "dev", "eth0")
 		}
-		dst := l.Plan.VM(pr[1]).Addr.Addr().String()
-		if out, err := l.NS.IP(pr[0], "neigh", "replace", dst, "lladdr", mac.String(), "dev", "eth0", "nud", "permanent"); err != nil {
-			return nil, fmt.Errorf("neighbour %s in %s: %v: %s", dst, pr[0], err, out)
-		}
-		defer l.NS.IP(pr[0], "neigh", "del", dst, "dev", "eth0")
 	}
 	ss, err := l.streams(pairs, 20*time.Millisecond, timeout+5*time.Second)
 	if err != nil {

@@ -59,9 +59,11 @@ func (f *fakeSnapshot) snapshot() Snapshot {
 		Mesh: &control.MeshSource{
 			View: mesh.View{Synced: true, Nodes: make([]mesh.NodeView, 5),
 				Stats: mesh.Stats{Nodes: 4, Edges: 6, SPFRuns: 30, Computes: 10, RecordsIn: 40 + k, RecordsOut: 17,
-					SummariesIn: 8, SummariesOut: 9, RequestsIn: 1, RequestsOut: 2, Expired: 1, AbsurdSeq: 3, Oversized: 2}},
+					SummariesIn: 8, SummariesOut: 9, RequestsIn: 1, RequestsOut: 2, Expired: 1, AbsurdSeq: 3, Oversized: 2,
+					LastSPFTime: 250 * time.Microsecond}},
 			Port:    bridge.MeshStats{Sent: 500, Transit: 70, HopLimit: 4, ReversePath: 6, Addresses: 3},
 			SPFTime: 1500 * time.Microsecond, SPFTimed: true,
+			LAN: &control.MeshLAN{Forwarding: true, Forwarder: 1, Nodes: []mesh.NodeID{1, 2}},
 		},
 		Now: f.now,
 	}
@@ -142,6 +144,9 @@ func TestMetricsCollector(t *testing.T) {
 		{"l2wg_mesh_spf_runs_total", nil, 30},
 		{"l2wg_mesh_computations_total", nil, 10},
 		{"l2wg_mesh_spf_seconds_total", nil, 0.0015},
+		{"l2wg_mesh_spf_last_seconds", nil, 0.00025},
+		{"l2wg_mesh_lan_forwarding", nil, 1},
+		{"l2wg_mesh_lan_nodes", nil, 2},
 		{"l2wg_mesh_floods_total", []string{"direction", "in"}, 41},
 		{"l2wg_mesh_floods_total", []string{"direction", "out"}, 17},
 		{"l2wg_mesh_summaries_total", []string{"direction", "out"}, 9},

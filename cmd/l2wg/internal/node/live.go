@@ -63,7 +63,7 @@ func (n *Node) setBPDUGuard(on bool) {
 
 func (n *Node) setBridgeTimers(s config.STP) error {
 	if n.st == nil {
-		return nil
+		return n.edge.setSTP(s) // the mesh's virtual root, if any
 	}
 	return n.st.SetBridge(treeConfig(s))
 }

@@ -78,6 +78,7 @@ func (lv *liveness) nudge(hasSession func(*tunnel.PeerPort) bool, now time.Time)
 		// A session whose probes go unanswered: the peer may have
 		// restarted with no memory of it. A new handshake finds out.
 		if rtt, last := p.RTT(); deadline > 0 && !last.IsZero() && now.Sub(last) >= deadline+rtt {
+			lv.log.Debug("probes unanswered: new handshake", "peer", p.Name(), "since", now.Sub(last).Round(time.Millisecond))
 			lv.tun.Rehandshake(p)
 		}
 	}

@@ -53,7 +53,7 @@ type meshAdj struct {
 }
 
 func newMeshDriver(br *bridge.Bridge, pub [32]byte, log *slog.Logger) (*meshDriver, error) {
-	m, err := mesh.New(mesh.Config{Key: mesh.Key(pub), Boot: time.Now()}, time.Now())
+	m, err := mesh.New(mesh.Config{Key: mesh.Key(pub), Boot: time.Now(), Stopwatch: time.Now}, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +74,7 @@ var _ tunnel.Switch = meshSwitch{}
 
 func (s meshSwitch) AddPort(name string, p bridge.Port) bridge.PortID {
 	id := mesh.Port(s.d.next.Add(1))
-	s.d.mp.AddLink(id, p)
+	s.d.mp.AddLink(id, name, p)
 	s.d.mu.Lock()
 	s.d.names[id] = name
 	s.d.mu.Unlock()
@@ -180,7 +180,8 @@ func (n *Node) followMeshPeers(now time.Time) {
 	for _, p := range n.tun.Peers() {
 		rtt, last := p.RTT()
 		answering := last.IsZero() || now.Sub(last) < deadline+rtt
-		up := p.HasSession(now) && answering
+		_, mismatch := n.mesh.mp.LinkMismatch(mesh.Port(p.PortID())) // a spanning tree's BPDUs on it
+		up := p.HasSession(now) && answering && !mismatch
 		n.mesh.follow(mesh.Port(p.PortID()), p.Key(), up, n.meshCost(p, peers), now)
 	}
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/l2wg/l2wg/bridge"
 	"github.com/l2wg/l2wg/bridge/mesh"
+	"github.com/l2wg/l2wg/bridge/spanning"
+	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 	"github.com/l2wg/l2wg/stp"
 )
 
@@ -38,10 +41,16 @@ type meshEdge struct {
 	mesh  *meshDriver // whether this node has adjacencies (Forwarder.SetConnected)
 	log   *slog.Logger
 
-	mu    sync.Mutex      // serializes f; protects fwd
+	mu    sync.Mutex      // serializes f and stp; protects fwd and state
 	f     *mesh.Forwarder // protected by mu
-	fwd   bool            // the state applied to the TAP port; protected by mu
+	fwd   bool            // the forwarder's decision last applied; protected by mu
 	heard bool            // the end of the inhibition was logged; protected by mu
+	// stp is the TAP's virtual-root port towards a host bridge that runs
+	// kernel STP (mesh_stp.go); nil unless [stp] tap resolves to stp.
+	// Protected by mu.
+	stp     *meshSTP
+	state   stp.PortState // the state applied to the TAP port; protected by mu
+	tapName string
 	// nodes heard on the LAN, when last; protected by mu
 	lanNodes map[mesh.NodeID]time.Time
 
@@ -49,11 +58,35 @@ type meshEdge struct {
 }
 
 // startMeshEdge puts the TAP port under the appointed-forwarder election
-// and starts its routine. Called in mesh mode, before the TAP is read.
-func (n *Node) startMeshEdge() {
+// (and, towards a host bridge that runs kernel STP, the virtual root) and
+// starts its routine. Called in mesh mode, before the TAP is read.
+//
+// [stp] tap in mesh mode: "private" (and "auto" on a host bridge without
+// STP) runs the appointed forwarder alone, its hellos to the private group;
+// "stp" (and "auto" on a host bridge whose stp_state is not 0) adds the
+// virtual root's 802.1D BPDUs; "edge" runs neither: the TAP forwards at
+// once and spanning-tree messages from it are dropped and counted by the
+// switch.
+func (n *Node) startMeshEdge() error {
+	mode := spanning.ResolveTAPMode(n.cfg.STP.TAPMode, n.cfg.TAPBridge)
+	if mode == spanning.TAPEdge {
+		n.br.SetPortState(n.port.id, stp.Forwarding)
+		n.log.Info("mesh: TAP is an edge port: no hellos, no BPDUs", "tap_mode", mode)
+		return nil
+	}
 	e := &meshEdge{br: n.br, tapID: n.port.id, meshP: n.mesh.mp.ID(), mp: n.mesh.mp, mesh: n.mesh, log: n.log,
-		lanNodes: map[mesh.NodeID]time.Time{}}
+		lanNodes: map[mesh.NodeID]time.Time{}, state: stp.Blocking, tapName: n.tap.Name()}
 	e.f = mesh.NewForwarder(mesh.ForwarderConfig{Self: n.mesh.m.ID(), MAC: n.tap.MAC()}, time.Now())
+	if mode == spanning.TAPSTP {
+		var err error
+		e.stp, err = newMeshSTP(n.cfg.STP, n.mesh.m.ID(), n.tap.MAC(), n.port.id,
+			func() time.Duration { return n.applied.Load().AgeingTime }, n.log)
+		if err != nil {
+			return fmt.Errorf("mesh: virtual root: %w", err)
+		}
+		n.log.Info("mesh: TAP speaks 802.1D as the mesh's virtual root", "tap_mode", mode,
+			"port_id", meshEdgePortID(n.mesh.m.ID()).String())
+	}
 	n.br.SetPortState(e.tapID, stp.Blocking)
 	n.br.AddControlAddress(bridge.MAC(mesh.HelloGroup))
 	n.br.SetControlHandler(e.handleControl)
@@ -63,12 +96,23 @@ func (n *Node) startMeshEdge() {
 		defer n.wg.Done()
 		e.routine(n.done)
 	}()
+	return nil
 }
 
 // handleControl takes the switch's control frames: hellos heard on the
 // TAP go to the forwarder; anything else (hellos from the mesh side, BPDUs)
 // is dropped and counted.
 func (e *meshEdge) handleControl(in bridge.PortID, f bridge.Frame) {
+	if in == e.tapID && e.stp != nil && bridge.Dst(f.Data) == bridge.MAC(stp.GroupAddress) {
+		e.mu.Lock()
+		out := e.stp.receiveLocked(e.br, e.tapID, f.Data, time.Now())
+		e.applyLocked()
+		e.mu.Unlock()
+		if len(out) > 0 {
+			e.br.Output(e.tapID, out)
+		}
+		return
+	}
 	if in != e.tapID || bridge.Dst(f.Data) != bridge.MAC(mesh.HelloGroup) {
 		e.ignored.Add(1)
 		return
@@ -82,7 +126,9 @@ func (e *meshEdge) handleControl(in bridge.PortID, f bridge.Frame) {
 	if h, err := mesh.DecodeHello(f.Data); err == nil && (len(e.lanNodes) < maxLANNodes || e.lanNodes[h.Node] != time.Time{}) {
 		e.lanNodes[h.Node] = now
 	}
-	e.applyLocked()
+	if bpdus := e.applyLocked(); len(bpdus) > 0 {
+		e.br.Output(e.tapID, bpdus) // under mu, as the announcements
+	}
 }
 
 // maxLANNodes caps the memory of nodes heard on the LAN.
@@ -166,7 +212,15 @@ func (e *meshEdge) routine(done <-chan struct{}) {
 			} else {
 				e.f.Tick(now)
 			}
-			e.applyLocked()
+			var bpdus []bridge.Frame
+			if e.stp != nil {
+				var nodes []mesh.NodeID
+				if t := e.mp.Table(); t != nil { // nil until the first table
+					nodes = t.Nodes()
+				}
+				bpdus = e.stp.tickLocked(e.br, e.tapID, nodes, now)
+			}
+			bpdus = append(bpdus, e.applyLocked()...)
 			if !e.heard && !e.f.Listening(now) {
 				e.heard = true
 				e.log.Info("mesh: LAN heard", "forwarding", e.fwd, "lan", e.lanLocked())
@@ -175,22 +229,54 @@ func (e *meshEdge) routine(done <-chan struct{}) {
 			if hello != nil {
 				e.br.Output(e.tapID, []bridge.Frame{{Data: hello}})
 			}
+			if len(bpdus) > 0 {
+				e.br.Output(e.tapID, bpdus)
+			}
 		}
 	}
 }
 
-// applyLocked sets the TAP port's state to the forwarder's. A node that
-// becomes the forwarder forgets what its switch learned behind the mesh
-// (the LAN's own hosts, seen through the old forwarder); one that stops
-// forgets what it learned on the TAP. Called with mu held.
-func (e *meshEdge) applyLocked() {
+// applyLocked sets the TAP port's state: blocked unless the forwarder
+// forwards, and then the virtual root's state if there is one. A TAP that
+// starts forwarding forgets what its switch learned behind the mesh (the
+// LAN's own hosts, seen through the old forwarder) and announces the
+// mesh's addresses on the LAN; one that stops forgets what it learned on
+// the TAP. The virtual root speaks only while this node is the LAN's
+// forwarder, so that on a LAN without STP the two elections never block
+// both TAPs. It returns BPDUs to send. Called with mu held.
+func (e *meshEdge) applyLocked() []bridge.Frame {
 	fwd := e.f.Forwarding()
-	if fwd == e.fwd {
-		return
+	var bpdus []bridge.Frame
+	if e.stp != nil {
+		switch vs := e.stp.vr.State(); {
+		case fwd && vs == stp.Disabled:
+			bpdus = e.stp.applyLocked(e.br, e.tapID, e.stp.vr.Enable(time.Now()))
+		case !fwd && vs != stp.Disabled:
+			bpdus = e.stp.applyLocked(e.br, e.tapID, e.stp.vr.Disable(time.Now()))
+		}
 	}
+	state := stp.Blocking
+	if fwd {
+		state = stp.Forwarding
+		if e.stp != nil {
+			state = e.stp.vr.State()
+		}
+	}
+	flipped := fwd != e.fwd
 	e.fwd = fwd
 	lan := e.lanLocked()
-	if fwd {
+	if flipped && !fwd {
+		e.log.Info("mesh: no longer the appointed forwarder", "lan", lan)
+	}
+	if state == e.state {
+		if flipped && fwd {
+			e.log.Info("mesh: appointed forwarder", "lan", lan, "tap_state", state.String())
+		}
+		return bpdus
+	}
+	was := e.state
+	e.state = state
+	if state == stp.Forwarding {
 		frames := e.announcementsLocked()
 		e.br.Flush(e.meshP)
 		e.br.SetPortState(e.tapID, stp.Forwarding)
@@ -199,12 +285,21 @@ func (e *meshEdge) applyLocked() {
 			e.br.Output(e.tapID, rest[:k])
 			rest = rest[k:]
 		}
-		e.log.Info("mesh: appointed forwarder", "lan", lan, "announced", len(frames))
-		return
+		if flipped {
+			e.log.Info("mesh: appointed forwarder", "lan", lan, "announced", len(frames))
+		} else {
+			e.log.Info("mesh: TAP forwarding", "announced", len(frames))
+		}
+		return bpdus
 	}
-	e.br.SetPortState(e.tapID, stp.Blocking)
-	e.br.Flush(e.tapID)
-	e.log.Info("mesh: no longer the appointed forwarder", "lan", lan)
+	e.br.SetPortState(e.tapID, state)
+	if was.Learns() && !state.Learns() {
+		e.br.Flush(e.tapID)
+	}
+	if flipped && fwd {
+		e.log.Info("mesh: appointed forwarder", "lan", lan, "tap_state", state.String())
+	}
+	return bpdus
 }
 
 // lanLocked is the LAN's nodes for the log: "id" or "id*" for a forwarder.
@@ -231,4 +326,40 @@ func (e *meshEdge) status() meshEdgeStatus {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return meshEdgeStatus{Forwarding: e.f.Forwarding(), LAN: e.f.LAN(), Stats: e.f.Stats()}
+}
+
+// stpStatus is the virtual root as show reports a spanning tree; nil
+// unless the TAP speaks 802.1D.
+func (e *meshEdge) stpStatus() *spanning.Status {
+	if e == nil || e.stp == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.stp.statusLocked(e.tapName, e.ignored.Load())
+	// The port as the switch applies it: blocked while another node is
+	// the LAN's forwarder.
+	s.Ports[0].State = e.state
+	return &s
+}
+
+// setSTP applies a reloaded [stp] priority and timers to the virtual root.
+func (e *meshEdge) setSTP(c config.STP) error {
+	if e == nil || e.stp == nil {
+		return nil
+	}
+	e.mu.Lock()
+	out, err := e.stp.setConfigLocked(e.br, e.tapID, c, time.Now())
+	out = append(out, e.applyLocked()...)
+	e.mu.Unlock()
+	if len(out) > 0 {
+		e.br.Output(e.tapID, out)
+	}
+	return err
+}
+
+func (e *meshEdge) rootGuardBlocks() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stp.vr.Stats().RootGuardBlocks
 }

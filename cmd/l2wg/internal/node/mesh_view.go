@@ -28,7 +28,24 @@ func (n *Node) MeshView() (control.MeshSource, bool) {
 			src.RTT[mesh.IDFromKey(mesh.Key(p.Key()))] = rtt
 		}
 	}
+	src.SPFTime, src.SPFTimed = src.View.Stats.SPFTime, true // the machine's Stopwatch (newMeshDriver)
+	if n.edge != nil {
+		src.LAN = meshLAN(n.edge.status())
+	}
 	return src, true
+}
+
+// meshLAN is the LAN behind the TAP for show and the metrics: the nodes
+// heard on it and which of them forwards.
+func meshLAN(st meshEdgeStatus) *control.MeshLAN {
+	lan := &control.MeshLAN{Forwarding: st.Forwarding}
+	for _, n := range st.LAN {
+		lan.Nodes = append(lan.Nodes, n.Node)
+		if n.Forwarder && (lan.Forwarder == 0 || n.Node < lan.Forwarder) {
+			lan.Forwarder = n.Node
+		}
+	}
+	return lan
 }
 
 // source reads the machine (under its lock) and the mesh port.

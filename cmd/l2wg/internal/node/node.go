@@ -80,7 +80,7 @@ func (s peerSwitch) AddPort(name string, p bridge.Port) bridge.PortID {
 	if s.stp {
 		state = stp.Disabled
 	}
-	id := s.Bridge.AddPortInState(name, p, state)
+	id := s.Bridge.AddPeerPort(name, p, state)
 	s.Bridge.SetStormLimit(id, int(s.storm.Load()))
 	return id
 }
@@ -91,6 +91,10 @@ func (s peerSwitch) AddPort(name string, p bridge.Port) bridge.PortID {
 // level is the logger's level, which log_level changes on reload; version
 // is reported by show and the metrics.
 func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version string) (n *Node, err error) {
+	cfg, warn := resolveMeshDefault(cfg)
+	if warn != "" {
+		log.Warn(warn)
+	}
 	n = &Node{cfg: cfg, version: version, log: log, level: level, done: make(chan struct{}), fatalCh: make(chan error, 1)}
 	n.applied.Store(cfg)
 	defer func() {
@@ -110,7 +114,9 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 		if n.mesh, err = newMeshDriver(n.br, pub, log); err != nil {
 			return n, err
 		}
-		n.startMeshEdge()
+		if err := n.startMeshEdge(); err != nil {
+			return n, err
+		}
 	}
 	if err := n.openTunnel(); err != nil {
 		return n, err
@@ -173,6 +179,18 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 	return n, nil
 }
 
+// peerProtocol names what the node speaks to its peers, for the switch's
+// log line about a peer that speaks another protocol.
+func peerProtocol(cfg *config.Config) string {
+	switch {
+	case cfg.MeshProtocol == config.MeshShortestPath:
+		return config.MeshShortestPath
+	case !cfg.STP.Enabled:
+		return "none"
+	}
+	return cfg.STP.Protocol.String()
+}
+
 // openSwitch builds the switch and opens the TAP as its first port.
 func (n *Node) openSwitch(pub [32]byte) error {
 	cfg := n.cfg
@@ -180,6 +198,7 @@ func (n *Node) openSwitch(pub [32]byte) error {
 		AgeingTime: cfg.AgeingTime,
 		MaxEntries: cfg.MaxFDBEntries,
 		Logger:     n.log,
+		Protocol:   peerProtocol(cfg),
 	})
 	dev, err := tap.Open(tap.Config{
 		Name:       cfg.TAPName,

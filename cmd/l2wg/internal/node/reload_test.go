@@ -392,7 +392,7 @@ func TestReloadRefusesRestartOnlyKeys(t *testing.T) {
 		"stp.enabled":                   func(f *config.File) { f.STP.Enabled = config.Ptr(false) },
 		"stp.tap":                       func(f *config.File) { f.STP.TAP = "edge" },
 		"stp.protocol":                  func(f *config.File) { f.STP.Protocol = "stp" },
-		"mesh.protocol":                 func(f *config.File) { f.Mesh.Protocol = "shortest-path" },
+		"mesh.protocol":                 func(f *config.File) { f.Mesh.Protocol = "stp" }, // not the default, whichever it is
 		"metrics_listen":                func(f *config.File) { f.MetricsListen = "127.0.0.1:9586" },
 	}
 	for _, k := range config.Keys {

@@ -63,7 +63,7 @@ func (n *Node) Status(withFDB bool) control.Status {
 // stpStatus is the spanning tree for show and the metrics; nil without one.
 func (n *Node) stpStatus() *control.STP {
 	if n.st == nil {
-		return nil
+		return n.meshSTPStatus() // mesh_stp.go
 	}
 	st := stpJSON(n.st.Status())
 	rtts := make(map[string]time.Duration)

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rstpTable is the [stp] body plus [mesh] protocol = "rstp".
+const rstpTable = shortTimers + "\n[mesh]\nprotocol = \"rstp\"\n"
+
+// mixTriangle builds three fully meshed hypervisors with one VM each, the
+// [stp]/[mesh] body of each from protos, and starts them.
+func mixTriangle(t *testing.T, protos map[string]string) (*topo, map[string][]peerConf) {
+	tp := newTopo(t)
+	tp.stp = protos
+	for _, hv := range []string{"hva", "hvb", "hvc"} {
+		tp.addHV(hv)
+	}
+	tp.underlay("hva", "hvb", "ulab", "10.0.1.1", "10.0.1.2")
+	tp.underlay("hvb", "hvc", "ulbc", "10.0.2.2", "10.0.2.3")
+	tp.underlay("hva", "hvc", "ulac", "10.0.3.1", "10.0.3.3")
+	tp.addVM("vma", "hva", "192.168.77.41")
+	tp.addVM("vmb", "hvb", "192.168.77.42")
+	tp.addVM("vmc", "hvc", "192.168.77.43")
+	tp.makeKeys()
+	ep := func(ip string) string { return fmt.Sprintf("%s:%d", ip, l2wgPort) }
+	peers := map[string][]peerConf{
+		"hva": {{Name: "hvb", Endpoint: ep("10.0.1.2")}, {Name: "hvc", Endpoint: ep("10.0.3.3")}},
+		"hvb": {{Name: "hva", Endpoint: ep("10.0.1.1")}, {Name: "hvc", Endpoint: ep("10.0.2.3")}},
+		"hvc": {{Name: "hva", Endpoint: ep("10.0.3.1")}, {Name: "hvb", Endpoint: ep("10.0.2.2")}},
+	}
+	return tp, peers
+}
+
+// logLines returns the lines of hv's l2wg log that contain every one of subs.
+func (tp *topo) logLines(hv string, subs ...string) []string {
+	var out []string
+next:
+	for _, l := range strings.Split(tp.hvs[hv].Proc.Log(), "\n") {
+		for _, s := range subs {
+			if !strings.Contains(l, s) {
+				continue next
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// waitLogLine waits until hv's log has a line with every one of subs.
+func (tp *topo) waitLogLine(hv string, timeout time.Duration, subs ...string) {
+	tp.t.Helper()
+	if !poll(timeout, 50*time.Millisecond, func() bool { return len(tp.logLines(hv, subs...)) > 0 }) {
+		tp.t.Fatalf("%s: no log line with %q within %v", hv, subs, timeout)
+	}
+}
+
+// junkWatch records, on every VM's eth0, the frames that no VM, host bridge
+// or l2wg TAP of the lab sent: what a switch would hand its VMs if it took
+// the other protocol's frames for data.
+type junkWatch struct {
+	tp     *topo
+	known  map[string]bool
+	listen map[string]*trunkListener
+}
+
+func (tp *topo) watchJunk(vms ...string) *junkWatch {
+	tp.t.Helper()
+	w := &junkWatch{tp: tp, known: map[string]bool{}, listen: map[string]*trunkListener{}}
+	for _, v := range tp.vms {
+		w.known[v.MAC.String()] = true
+	}
+	for _, hv := range tp.order {
+		mac, err := tp.lab.MAC(hv, "br0")
+		tp.must(err)
+		w.known[mac.String()] = true
+	}
+	for _, v := range vms {
+		w.listen[v] = tp.listen(v, "eth0")
+	}
+	return w
+}
+
+// knowTAPs adds the lab's TAPs' addresses (l2wg's spanning-tree messages
+// and hellos come from them) once they exist.
+func (w *junkWatch) knowTAPs() {
+	for _, hv := range w.tp.order {
+		if mac, err := w.tp.lab.MAC(hv, "l2wg0"); err == nil {
+			w.known[mac.String()] = true
+		}
+	}
+}
+
+var meshControlAddress = net.HardwareAddr{0x01, 0x80, 0xc2, 0x00, 0x00, 0x0f}
+
+// check fails the test for every junk frame seen so far.
+func (w *junkWatch) check(t *testing.T, when string) {
+	t.Helper()
+	w.knowTAPs()
+	for vm, l := range w.listen {
+		junk := l.matching(func(f trunkFrame) bool {
+			if len(f.Data) < 14 {
+				return true
+			}
+			dst, src := net.HardwareAddr(f.Data[:6]), net.HardwareAddr(f.Data[6:12])
+			return !w.known[src.String()] || bytes.Equal(dst, meshControlAddress)
+		})
+		if n := len(l.matching(func(trunkFrame) bool { return true })); n == 0 {
+			t.Errorf("%s: %s's eth0 captured nothing: the junk check is blind", when, vm)
+		}
+		if len(junk) > 0 {
+			t.Errorf("%s: %s's eth0 got %d frames no VM, host or TAP of the lab sent; first: % x", when, vm, len(junk), junk[0].Data[:min(len(junk[0].Data), 32)])
+		}
+	}
+}
+
+// status runs `l2wg show --json` in hv, whatever its protocol.
+func (tp *topo) status(hv string) showStatus {
+	tp.t.Helper()
+	var st showStatus
+	out, err := tp.lab.Exec(hv, l2wgBinary(tp.t), "show", "--json")
+	if err != nil {
+		tp.t.Fatalf("l2wg show in %s: %v: %s", hv, err, out)
+	}
+	tp.must(json.Unmarshal(out, &st))
+	return st
+}
+
+// switchRx sums the frames every switch port of hv received.
+func (tp *topo) switchRx(hv string) uint64 {
+	tp.t.Helper()
+	st := tp.status(hv)
+	var n uint64
+	for _, p := range st.Ports {
+		n += p.RxFrames
+	}
+	return n
+}
+
+// TestE2EMeshMixedProtocols: a triangle where hva runs rstp and hvb, hvc the
+// shortest-path mesh. Both kinds of node see the mismatch on their mixed
+// peerings, log one line per peering naming the peer and both protocols,
+// count it, and carry no data over them: no junk frame reaches a VM, no
+// loop, hvb and hvc talk. hva restarted with shortest-path: all three pairs
+// talk.
+func TestE2EMeshMixedProtocols(t *testing.T) {
+	t.Parallel()
+	tp, peers := mixTriangle(t, map[string]string{"hva": rstpTable, "hvb": meshTable, "hvc": meshTable})
+	junk := tp.watchJunk("vma", "vmb", "vmc")
+	for _, hv := range []string{"hva", "hvb", "hvc"} {
+		tp.startL2WG(hv, nil, peers[hv]...)
+	}
+	tp.waitPing("vmb", "vmc", overlayUpTimeout)
+	tp.waitPing("vmc", "vmb", 5*time.Second)
+
+	// Each side names the other, once per peering.
+	for _, c := range []struct{ hv, peer, peerProto, proto string }{
+		{"hva", "hvb", "shortest-path", "rstp"}, {"hva", "hvc", "shortest-path", "rstp"},
+		{"hvb", "hva", "rstp", "shortest-path"}, {"hvc", "hva", "rstp", "shortest-path"},
+	} {
+		subs := []string{"peer speaks another protocol", "peer=" + c.peer, "peer_protocol=" + c.peerProto, "protocol=" + c.proto}
+		tp.waitLogLine(c.hv, 20*time.Second, subs...)
+	}
+	// hva's ports 8 s past their forward delay, traffic on every side.
+	time.Sleep(9 * time.Second)
+	tp.checkNoDuplicates("vmb", "vmc")
+	tp.checkNoDuplicates("vmc", "vmb")
+	if out, err := tp.ping("vma", tp.vms["vmb"].IP, 5*time.Second, "-c", "2", "-i", "0.3", "-W", "1"); err == nil {
+		t.Errorf("vma (rstp) reached vmb over a mixed peering:\n%s", out)
+	}
+	before := map[string]uint64{}
+	for _, hv := range tp.order {
+		before[hv] = tp.switchRx(hv)
+	}
+	tp.ping("vma", "192.168.77.255", 5*time.Second, "-b", "-c", "3", "-i", "0.5", "-W", "1")
+	tp.ping("vmb", "192.168.77.255", 5*time.Second, "-b", "-c", "3", "-i", "0.5", "-W", "1")
+	time.Sleep(3 * time.Second)
+	for _, hv := range tp.order {
+		got := tp.switchRx(hv) - before[hv]
+		t.Logf("%s: %d frames received by its switch in ~6 s", hv, got)
+		if got > 2000 {
+			t.Errorf("%s: %d frames in ~6 s: a storm", hv, got)
+		}
+	}
+	junk.check(t, "mixed")
+	// One line per peering, however long the mismatch lasts.
+	for _, c := range [][2]string{{"hva", "hvb"}, {"hva", "hvc"}, {"hvb", "hva"}, {"hvc", "hva"}} {
+		if n := len(tp.logLines(c[0], "peer speaks another protocol", "peer="+c[1])); n != 1 {
+			t.Errorf("%s logged the mismatch with %s %d times, want once", c[0], c[1], n)
+		}
+	}
+	// Counted: on hva's ports to the mesh nodes, and by the mesh nodes.
+	st := tp.status("hva")
+	for _, p := range st.Ports {
+		if (p.Name == "hvb" || p.Name == "hvc") && p.Drops["protocol-mismatch"] == 0 {
+			t.Errorf("hva's port %s: no protocol-mismatch drop (%v)", p.Name, p.Drops)
+		}
+	}
+	for _, hv := range []string{"hvb", "hvc"} {
+		st := tp.status(hv)
+		if st.Switch.Drops["protocol-mismatch"] == 0 || st.Mesh == nil || st.Mesh.Stats.FrameDrops["protocol-mismatch"] == 0 {
+			t.Errorf("%s: no protocol-mismatch count: switch %v, mesh %+v", hv, st.Switch.Drops, st.Mesh)
+		}
+		if st.Mesh != nil {
+			if len(st.Mesh.Nodes) != 2 {
+				t.Errorf("%s: %d nodes in the mesh database, want 2 (hva speaks rstp)", hv, len(st.Mesh.Nodes))
+			}
+		}
+	}
+
+	// hva restarted with the mesh: everyone talks, the mesh nodes say so.
+	tp.stopL2WG("hva")
+	tp.stp["hva"] = meshTable
+	mark := map[string]int{"hvb": len(tp.hvs["hvb"].Proc.Log()), "hvc": len(tp.hvs["hvc"].Proc.Log())}
+	tp.startL2WG("hva", nil, peers["hva"]...)
+	for _, p := range [][2]string{{"vma", "vmb"}, {"vma", "vmc"}, {"vmb", "vma"}, {"vmc", "vma"}, {"vmb", "vmc"}} {
+		tp.waitPing(p[0], p[1], 30*time.Second)
+	}
+	tp.checkNoDuplicates("vma", "vmb", "vmc")
+	tp.checkNoDuplicates("vmb", "vma", "vmc")
+	for _, hv := range []string{"hvb", "hvc"} {
+		if !strings.Contains(tp.hvs[hv].Proc.Log()[mark[hv]:], "peer speaks this node's protocol again") {
+			t.Errorf("%s did not log that hva speaks the mesh again", hv)
+		}
+	}
+	if n := len(tp.logLines("hva", "peer speaks another protocol")); n != 0 {
+		t.Errorf("hva, restarted with the mesh, logged %d mismatches", n)
+	}
+	junk.check(t, "after hva's restart")
+}
