@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
@@ -119,22 +118,13 @@ func (w *junkWatch) check(t *testing.T, when string) {
 	}
 }
 
-// status runs `l2wg show --json` in hv, whatever its protocol.
-func (tp *topo) status(hv string) showStatus {
-	tp.t.Helper()
-	var st showStatus
-	out, err := tp.lab.Exec(hv, l2wgBinary(tp.t), "show", "--json")
-	if err != nil {
-		tp.t.Fatalf("l2wg show in %s: %v: %s", hv, err, out)
-	}
-	tp.must(json.Unmarshal(out, &st))
-	return st
-}
-
 // switchRx sums the frames every switch port of hv received.
 func (tp *topo) switchRx(hv string) uint64 {
 	tp.t.Helper()
-	st := tp.status(hv)
+	st, err := tp.status(hv)
+	if err != nil {
+		tp.t.Fatal(err)
+	}
 	var n uint64
 	for _, p := range st.Ports {
 		n += p.RxFrames
@@ -195,14 +185,20 @@ func TestE2EMeshMixedProtocols(t *testing.T) {
 		}
 	}
 	// Counted: on hva's ports to the mesh nodes, and by the mesh nodes.
-	st := tp.status("hva")
+	st, err := tp.status("hva")
+	if err != nil {
+		tp.t.Fatal(err)
+	}
 	for _, p := range st.Ports {
 		if (p.Name == "hvb" || p.Name == "hvc") && p.Drops["protocol-mismatch"] == 0 {
 			t.Errorf("hva's port %s: no protocol-mismatch drop (%v)", p.Name, p.Drops)
 		}
 	}
 	for _, hv := range []string{"hvb", "hvc"} {
-		st := tp.status(hv)
+		st, err := tp.status(hv)
+		if err != nil {
+			tp.t.Fatal(err)
+		}
 		if st.Switch.Drops["protocol-mismatch"] == 0 || st.Mesh == nil || st.Mesh.Stats.FrameDrops["protocol-mismatch"] == 0 {
 			t.Errorf("%s: no protocol-mismatch count: switch %v, mesh %+v", hv, st.Switch.Drops, st.Mesh)
 		}

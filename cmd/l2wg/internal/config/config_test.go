@@ -91,7 +91,6 @@ func TestConfigErrorsNameFileLineAndField(t *testing.T) {
 		{"wrong type", "private_key_file = \"node.key\"\nlisten_port = \"51820\"\n", ":2: listen_port: "},
 		{"tunnel mtu", "private_key_file = \"node.key\"\n[tunnel]\nmtu = 100\n", ":3: tunnel.mtu: 100: must be between 576 and 9000"},
 		{"mesh protocol", "private_key_file = \"node.key\"\n[mesh]\nprotocol = \"ospf\"\n", `:3: mesh.protocol: "ospf": must be spanning-tree, rstp, stp or shortest-path`},
-		{"peer vlans in the mesh", "private_key_file = \"node.key\"\n[mesh]\nprotocol = \"shortest-path\"\n[[peer]]\npublic_key = \"xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\"\nvlans = \"100\"\n", `:6: peer[1].vlans: 100+untagged: not with [mesh] protocol "shortest-path"`},
 		{"mesh protocol against stp", "private_key_file = \"node.key\"\n[stp]\nprotocol = \"rstp\"\n[mesh]\nprotocol = \"stp\"\n", `:5: mesh.protocol: "stp": [stp] protocol says "rstp"`},
 		{"ageing", "private_key_file = \"node.key\"\n[switch]\nageing_time = \"5\"\n", `:3: switch.ageing_time: "5": not a duration`},
 		{"tap name", "private_key_file = \"node.key\"\n[tap]\nname = \"a-name-that-is-too-long\"\n", `:3: tap.name: "a-name-that-is-too-long" is 23 bytes: must be at most 15`},

@@ -168,22 +168,8 @@ func (v *validator) validate(fc *File) *Config {
 		}
 	}
 	v.validatePeers(fc, cfg)
-	if fc.Mesh.Protocol == MeshShortestPath {
-		// The mesh carries every peer on one mesh port: a filter per peer
-		// has no port to sit on (left to the default, the node runs the
-		// spanning tree instead: node.resolveMeshDefault).
-		for i, pc := range cfg.Peers {
-			if at := fmt.Sprintf("peer[%d]", i+1); PeerFiltersVLANs(pc) {
-				v.fail(at+".vlans", "%s: not with [mesh] protocol %q, which has no switch port per peer: filter at [tap] vlans, or protocol %q", pc.VLANs, MeshShortestPath, MeshRSTP)
-			}
-		}
-	}
 	return cfg
 }
-
-// PeerFiltersVLANs reports whether peer p's port carries less than every
-// VLAN and untagged frames.
-func PeerFiltersVLANs(p Peer) bool { return p.VLANs.String() != bridge.AllVLANs().String() }
 
 func (v *validator) validateSTP(fc *File, cfg *Config) {
 	fs := &fc.STP

@@ -35,40 +35,19 @@ var bridgeSTPState = func(bridge string) (int, error) {
 const meshProtocolKey = "mesh.protocol"
 
 // resolveMeshDefault returns cfg, or, when cfg runs the shortest-path mesh
-// only by default and its [tap] bridge runs STP or a peer has a VLAN
-// filter (the mesh has one port for every peer: config refuses the two
-// together when the protocol is written), a copy that runs the spanning
-// tree, with the warning to log.
+// only by default and its [tap] bridge runs STP, a copy that runs the
+// spanning tree, with the warning to log.
 func resolveMeshDefault(cfg *config.Config) (*config.Config, string) {
-	if cfg.MeshProtocol != config.MeshShortestPath || cfg.Line(meshProtocolKey) != 0 {
+	if cfg.MeshProtocol != config.MeshShortestPath || cfg.Line(meshProtocolKey) != 0 || cfg.TAPBridge == "" {
 		return cfg, ""
 	}
-	file := filepath.Base(cfg.File)
-	var why, fix string
-	for i, p := range cfg.Peers {
-		if config.PeerFiltersVLANs(p) {
-			at := fmt.Sprintf("peer[%d].vlans", i+1)
-			if l := cfg.Line(at); l != 0 {
-				file = fmt.Sprintf("%s:%d", file, l)
-			}
-			why = fmt.Sprintf("peer %s carries VLANs %s, a filter the default %q has no port per peer for", p.Name, p.VLANs, config.MeshShortestPath)
-			fix = "or filter at [tap] vlans for the mesh"
-			break
-		}
-	}
-	if why == "" && cfg.TAPBridge != "" {
-		state, err := bridgeSTPState(cfg.TAPBridge)
-		if err != nil || state == 0 {
-			return cfg, "" // no such bridge yet (the TAP attach reports it), or STP off
-		}
-		why = fmt.Sprintf("host bridge %q runs STP (stp_state %d), which the default %q does not speak yet", cfg.TAPBridge, state, config.MeshShortestPath)
-		fix = "or turn STP off on " + cfg.TAPBridge + " for the mesh"
-	}
-	if why == "" {
-		return cfg, ""
+	state, err := bridgeSTPState(cfg.TAPBridge)
+	if err != nil || state == 0 {
+		return cfg, "" // no such bridge yet (the TAP attach reports it), or STP off
 	}
 	c := *cfg
 	c.MeshProtocol = config.MeshSpanningTree
-	return &c, fmt.Sprintf("%s: %s not set: %s: running %q instead; set [mesh] protocol = %q to keep it, %s",
-		file, meshProtocolKey, why, config.MeshSpanningTree, config.MeshRSTP, fix)
+	return &c, fmt.Sprintf("%s: %s not set: host bridge %q runs STP (stp_state %d), which the default %q does not speak yet: running %q instead; "+
+		"set [mesh] protocol = %q to keep it, or turn STP off on %s for the mesh",
+		filepath.Base(cfg.File), meshProtocolKey, cfg.TAPBridge, state, config.MeshShortestPath, config.MeshSpanningTree, config.MeshRSTP, cfg.TAPBridge)
 }

@@ -39,16 +39,11 @@ func TestResolveMeshDefault(t *testing.T) {
 		{"written shortest-path", config.MeshShortestPath, "br0", "", config.MeshShortestPath, false},
 		{"written rstp", config.MeshRSTP, "br0", "", config.MeshRSTP, false},
 		{"default spanning tree", "", "br0", config.MeshSpanningTree, config.MeshSpanningTree, false},
-		{"default, peer vlans", "", "bro", config.MeshShortestPath, config.MeshSpanningTree, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := baseFile()
 			f.TAP.Bridge = tc.bridge
-			peerVLANs := strings.Contains(tc.name, "peer vlans")
-			if peerVLANs {
-				f.Peers[1].VLANs = config.Ptr("100")
-			}
 			f.Mesh.Protocol = tc.protocol
 			cfg := load(t, f)
 			if tc.byDef != "" {
@@ -68,11 +63,7 @@ func TestResolveMeshDefault(t *testing.T) {
 				}
 				return
 			}
-			want := []string{"node.toml: mesh.protocol not set", `host bridge "` + tc.bridge + `" runs STP`, `set [mesh] protocol = "rstp"`}
-			if peerVLANs {
-				want = []string{"node.toml:", ": mesh.protocol not set: peer hv3 carries VLANs 100+untagged", `set [mesh] protocol = "rstp"`, "[tap] vlans"}
-			}
-			for _, w := range want {
+			for _, w := range []string{"node.toml: mesh.protocol not set", `host bridge "` + tc.bridge + `" runs STP`, `set [mesh] protocol = "rstp"`} {
 				if !strings.Contains(warn, w) {
 					t.Errorf("warning %q: want %q in it", warn, w)
 				}
