@@ -34,8 +34,9 @@ import (
 //     bridge's second port on a segment does.
 //
 // The information held is replaced by any later BPDU from the same bridge
-// and port (802.1D-2004's rule), so a neighbour that stops claiming a
-// better root unblocks the port at once rather than after max age.
+// (address) and port (802.1D-2004's rule), so a neighbour that stops
+// claiming a better root, or lowers its priority, unblocks the port at once
+// rather than after max age.
 //
 // As the root, the port acknowledges topology change notifications and
 // sets the topology change flag in its BPDUs for max age + forward delay
@@ -202,9 +203,10 @@ func (v *VirtualRoot) Receive(m BPDU, now time.Time) []Action {
 		v.hold(&m, now)
 		return v.out
 	}
-	if v.info != nil && v.info.BridgeID == m.BridgeID && v.info.PortID == m.PortID {
+	if v.info != nil && v.info.BridgeID.MAC() == m.BridgeID.MAC() && v.info.PortID == m.PortID {
 		// The bridge whose better information blocked the port now says
-		// less: take it at once.
+		// less (at another priority, too: the same address is the same
+		// bridge): take it at once.
 		v.release(now)
 	}
 	v.send(now) // worse information: reply as the designated port

@@ -382,6 +382,25 @@ func TestVirtualRootGuard(t *testing.T) {
 		if v.RootInconsistent() || v.State() != Listening || !hasAction(acts, SendBPDU, 0) {
 			t.Errorf("after the bridge gave up its claim: %v, actions %v", v, acts)
 		}
+		// The same bridge at an ordinary priority, claiming itself.
+		v, now = newForwarding(t)
+		v.Receive(claim, now)
+		ordinary := NewBridgeID(DefaultBridgePriority, better.MAC())
+		worse = claim
+		worse.RootID, worse.BridgeID = ordinary, ordinary
+		v.Receive(worse, now.Add(time.Second))
+		if v.RootInconsistent() || v.State() != Listening {
+			t.Errorf("after the bridge's priority became ordinary: %v", v)
+		}
+		// Another bridge saying less leaves the claim held.
+		v, now = newForwarding(t)
+		v.Receive(claim, now)
+		other := worse
+		other.BridgeID = NewBridgeID(DefaultBridgePriority, [6]byte{2, 0, 0, 0, 0, 0x55})
+		v.Receive(other, now.Add(time.Second))
+		if !v.RootInconsistent() {
+			t.Errorf("another bridge released the claim: %v", v)
+		}
 	})
 	t.Run("region root as good", func(t *testing.T) {
 		v, now := newForwarding(t)

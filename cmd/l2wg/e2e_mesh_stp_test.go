@@ -76,6 +76,9 @@ func (tp *topo) meshRoot(hv string) (meshRootView, error) {
 			ids = append(ids, n.ID)
 		}
 	}
+	if len(ids) == 0 {
+		return v, fmt.Errorf("%s: no reachable node in show's mesh yet", hv)
+	}
 	sort.Strings(ids)
 	v.root, v.lowest = st.STP.DesignatedRoot, ids[0]
 	for _, p := range st.STP.Ports {
@@ -360,4 +363,60 @@ func (tp *topo) checkNoMeshStorm(d time.Duration, limit uint64, hvs ...string) {
 			tp.t.Errorf("%s: %d frames in %v (limit %d): a broadcast storm", hv, got, d, limit)
 		}
 	}
+}
+
+// TestE2EMeshSTPRootGuard: a kernel bridge behind a TAP with a better
+// priority than the mesh's claims the root: that TAP blocks (root guard,
+// root-inconsistent, counted, logged) and its site's VM is cut off from the
+// mesh, while the other site is not; once the bridge's priority is an
+// ordinary one again its claim ages out and traffic crosses.
+func TestE2EMeshSTPRootGuard(t *testing.T) {
+	t.Parallel()
+	tp := newMeshPair(t, true, false)
+	if out, err := tp.lab.IP("hv2", "link", "set", "br0", "type", "bridge", "priority", "4096"); err != nil {
+		t.Fatalf("bridge priority: %v: %s", err, out)
+	}
+	tp.startMeshPair()
+	var v meshRootView
+	var last error
+	if !poll(stpConverge, 250*time.Millisecond, func() bool {
+		tp.checkAlive()
+		v, last = tp.meshRoot("hv2")
+		return last == nil && v.rootInconsistent && v.tapState == "blocking"
+	}) {
+		t.Fatalf("hv2's TAP not blocked by root guard: %+v (%v)", v, last)
+	}
+	kroot, _, err := tp.kernelBridge("hv2")
+	tp.must(err)
+	if !strings.HasPrefix(kroot, "1000.") {
+		t.Errorf("hv2's kernel bridge names root %s, want itself (priority 4096)", kroot)
+	}
+	st, err := tp.show("hv2")
+	tp.must(err)
+	if st.STP.Ports[0].RootGuardBlocks == 0 {
+		t.Errorf("root guard blocks not counted: %+v", st.STP.Ports[0])
+	}
+	if !strings.Contains(tp.hvs["hv2"].Proc.Log(), `msg="mesh: TAP blocked by root guard`) {
+		t.Error("root guard not logged")
+	}
+	// hv1 is not affected: its kernel bridge takes the virtual root.
+	if v1, err := tp.meshRoot("hv1"); err != nil || v1.rootInconsistent {
+		t.Errorf("hv1: %+v %v", v1, err)
+	}
+	// Held while the claim lasts: no frame crosses.
+	if _, err := tp.ping("vm11", tp.vms["vm21"].IP, 4*time.Second, "-c", "3", "-W", "1"); err == nil {
+		t.Error("vm11 reached vm21 through a root-guarded TAP")
+	}
+	if v, _ = tp.meshRoot("hv2"); !v.rootInconsistent {
+		t.Errorf("hv2's TAP unblocked while its bridge still claims the root: %+v", v)
+	}
+
+	if out, err := tp.lab.IP("hv2", "link", "set", "br0", "type", "bridge", "priority", "32768"); err != nil {
+		t.Fatalf("bridge priority: %v: %s", err, out)
+	}
+	changed := time.Now()
+	at := tp.firstPing("vm11", "vm21", stpConverge)
+	t.Logf("bridge priority back to 32768: traffic crosses %v later (the claim ages out within max age, then listening and learning)",
+		at.Sub(changed).Round(100*time.Millisecond))
+	tp.waitRootsAgree("hv1", "hv2")
 }
