@@ -215,8 +215,8 @@ func logSample(log *slog.Logger, c contestant, s *sample) {
 	}
 	v := s.Values
 	log.Info("measured", "contestant", c.Name(),
-		"tcp1_mbps", int(v[mTCP1]), "tcp4_mbps", int(v[mTCP4]),
-		"udp_mbps", int(v[mUDP]), "udp_loss_pct", fmt.Sprintf("%.1f", v[mUDPLoss]),
+		"tcp1_mbps", fmt.Sprintf("%.0f", v[mTCP1]), "tcp4_mbps", fmt.Sprintf("%.0f", v[mTCP4]),
+		"udp_mbps", fmt.Sprintf("%.0f", v[mUDP]), "udp_loss_pct", fmt.Sprintf("%.1f", v[mUDPLoss]),
 		"kpps_64", fmt.Sprintf("%.1f", v[mPPS64]), "kpps_512", fmt.Sprintf("%.1f", v[mPPS512]),
 		"rtt_idle_ms", fmt.Sprintf("%.3f/%.3f", v[mRTTIdleMean], v[mRTTIdleP99]),
 		"rtt_load_ms", fmt.Sprintf("%.3f/%.3f", v[mRTTLoadMean], v[mRTTLoadP99]),
