@@ -96,7 +96,9 @@ e2e: deps
 
 # bench: the Go benchmarks of the hot path, the failover benchmark (a site's
 # l2wg killed 5 times per scenario in a namespace triangle, RSTP and 802.1D;
-# FAILOVERFLAGS=-failover.kills=N to change), then the side-by-side benchmark
+# FAILOVERFLAGS=-failover.kills=N to change), the shortest-path mesh's start,
+# restart and failover figures (BenchmarkMeshStart, BenchmarkMeshFailover;
+# -mesh.starts=N, -mesh.five=false), then the side-by-side benchmark
 # in network namespaces (root): wireguard-go L3, wireguard-go + kernel VXLAN,
 # tinc switch mode, fastd tap and l2wg, interleaved, 3 repetitions; the table
 # goes to bench-results.md. BENCHFLAGS=-quick for a 1.5-minute run.
@@ -104,7 +106,7 @@ BENCHFLAGS ?=
 FAILOVERFLAGS ?=
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./frag/... ./bridge/... ./tunnel/...
-	$(GO) test -run '^$$' -bench Failover -benchtime 1x -timeout 30m ./cmd/l2wg/internal/lab $(FAILOVERFLAGS)
+	$(GO) test -run '^$$' -bench 'Failover|MeshStart' -benchtime 1x -timeout 40m ./cmd/l2wg/internal/lab $(FAILOVERFLAGS)
 	$(GO) run ./cmd/l2wg/internal/bench -fastd -l2wg $(BIN) -out bench-results.md $(BENCHFLAGS)
 
 fuzz:

@@ -29,6 +29,8 @@ const (
 
 	// DefaultProbeInterval is how often each peer is probed.
 	DefaultProbeInterval = 100 * time.Millisecond
+	// DefaultProbeLoss is how many probes in a row may go unanswered.
+	DefaultProbeLoss = 3
 )
 
 // ctrlPacket is a control chunk waiting for wireguard-go's reader.
@@ -60,12 +62,14 @@ type probeState struct {
 	// it is (and pick its own path cost) or keep its port up with replies
 	// to probes it never received.
 	outstanding struct {
-		sync.Mutex // protects probes
+		sync.Mutex // protects probes and latest
 		probes     [probeWindow]sentProbe
+		latest     uint32 // the latest-sent probe answered
 	}
 
 	lastReply atomic.Int64 // unix ns of the last echo; 0: never
 	srtt      atomic.Int64 // smoothed round trip, ns; 0: no sample yet
+	rttvar    atomic.Int64 // mean deviation of the round trip, ns
 
 	// The least round trip of the current and the previous minRTTWindow:
 	// the path's propagation delay without the queueing that load adds.
@@ -96,17 +100,72 @@ func (s *probeState) answered(seq uint32, echoed int64) (sent int64, ok bool) {
 	}
 	sent = pr.sent
 	pr.sent = 0
+	if int32(seq-s.outstanding.latest) > 0 {
+		s.outstanding.latest = seq
+	}
 	return sent, true
 }
 
-// sample folds one round trip into the smoothed RTT (RFC 6298's 1/8 gain)
-// and the windowed minimum.
+// probeMargin is the least slack a reply has past the smoothed round trip
+// before its probe counts as overdue; a jittery path gets four mean
+// deviations instead when that is more (RFC 6298's retransmit timeout).
+const probeMargin = 20 * time.Millisecond
+
+// overdueAfter is how long after its send time a probe counts as
+// unanswered.
+func (s *probeState) overdueAfter() time.Duration {
+	return time.Duration(s.srtt.Load()) + max(probeMargin, 4*time.Duration(s.rttvar.Load()))
+}
+
+// Answering reports whether the peer answers its probes. It does until
+// loss probes in a row, sent after the latest one it answered, are each
+// overdue: unanswered a round trip plus a margin after their own send time.
+// So one lost probe, or a late reply, never takes a port down, and a cut is
+// seen (loss-1) x the interval plus one round trip and the margin after the
+// first probe it swallowed, where counting from the last reply received
+// costs a second round trip. A reply to any of the overdue probes makes
+// the peer answering again. A peer that never answered a probe (an older
+// l2wg) is judged answering.
+//
+// While answering, until is when the peer stops if no reply comes, or zero
+// while that is not known (the loss-th unanswered probe not sent yet):
+// callers can wake at that instant instead of polling.
+func (p *PeerPort) Answering(now time.Time, loss int) (ok bool, until time.Time) {
+	s := &p.probe
+	if loss <= 0 || s.lastReply.Load() == 0 {
+		return true, time.Time{}
+	}
+	wait := s.overdueAfter()
+	s.outstanding.Lock()
+	k := s.outstanding.latest + uint32(loss)
+	pr := s.outstanding.probes[k%probeWindow]
+	s.outstanding.Unlock()
+	switch {
+	case pr.seq == k && pr.sent != 0:
+		until = time.Unix(0, pr.sent).Add(wait)
+		return now.Before(until), until
+	case pr.seq != k && int32(pr.seq-k) > 0:
+		return false, time.Time{} // the window has moved past probe k: long overdue
+	default:
+		return true, time.Time{} // probe k not sent yet
+	}
+}
+
+// sample folds one round trip into the smoothed RTT and its mean deviation
+// (RFC 6298's gains, 1/8 and 1/4) and the windowed minimum.
 func (s *probeState) sample(rtt time.Duration, now time.Time) {
 	ns := now.UnixNano()
 	s.lastReply.Store(ns)
 	if old := s.srtt.Load(); old == 0 {
 		s.srtt.Store(int64(rtt))
+		s.rttvar.Store(int64(rtt) / 2)
 	} else {
+		dev := int64(rtt) - old
+		if dev < 0 {
+			dev = -dev
+		}
+		v := s.rttvar.Load()
+		s.rttvar.Store(v + (dev-v)/4)
 		s.srtt.Store(old + (int64(rtt)-old)/8)
 	}
 	if ns-s.winStart.Load() > int64(minRTTWindow) {
@@ -210,29 +269,95 @@ func (t *Tunnel) speaksFirst(p *PeerPort, now time.Time) bool {
 	return heard || now.Sub(since) >= initiateGrace
 }
 
-// routineProbe probes every peer every interval.
-func (t *Tunnel) routineProbe(interval time.Duration) {
+// routineProbe probes every peer every interval, and a peer whose oldest
+// unanswered probe is overdue sooner: it gets the rest of its loss probes
+// at once, each earlyProbeSpacing after the one before (see earlyProbeDue),
+// so that a dead peer or a cut link is seen about one round trip after the
+// first miss instead of (loss-1) intervals later. A single lost probe costs
+// one or two extra probes and no failure.
+func (t *Tunnel) routineProbe(interval time.Duration, loss int) {
 	defer t.wg.Done()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	spacing := min(interval/4, earlyProbeSpacing)
+	wake := time.NewTimer(interval)
+	defer wake.Stop()
+	nextTick := time.Now().Add(interval)
 	for {
 		select {
 		case <-t.done:
 			return
-		case now := <-tick.C:
-			t.mu.Lock()
-			for _, p := range t.peers {
-				if !t.speaksFirst(p, now) {
+		case <-wake.C:
+		}
+		now := time.Now()
+		regular := !now.Before(nextTick)
+		if regular {
+			nextTick = nextTick.Add(interval)
+			if nextTick.Before(now) { // a stall: do not catch up
+				nextTick = now.Add(interval)
+			}
+		}
+		next := nextTick
+		t.mu.Lock()
+		for _, p := range t.peers {
+			if !regular {
+				due, ok := p.probe.earlyProbeDue(loss, spacing)
+				if !ok || now.Before(due) {
+					if ok && due.Before(next) {
+						next = due
+					}
 					continue
 				}
-				var pkt ctrlPacket
-				pkt.dst = p.label
-				seq, at := p.probe.seq.Add(1), now.UnixNano()
-				p.probe.sent(seq, at)
-				putProbe(&pkt.data, probeRequest, seq, at)
-				t.sendControl(p, pkt, now)
+			} else if !t.speaksFirst(p, now) {
+				continue
 			}
-			t.mu.Unlock()
+			t.sendProbeLocked(p, now)
+			if due, ok := p.probe.earlyProbeDue(loss, spacing); ok && due.Before(next) {
+				next = due
+			}
 		}
+		t.mu.Unlock()
+		wake.Reset(max(time.Until(next), 0))
 	}
+}
+
+// earlyProbeSpacing is the least time between the early probes that follow
+// a miss: a burst of loss this long does not swallow all of them.
+const earlyProbeSpacing = 25 * time.Millisecond
+
+// earlyProbeDue is when the peer's next probe is due ahead of the interval
+// (ok false: none is): once the oldest probe sent after the latest one
+// answered is overdue, and fewer than loss have been sent, one probe every
+// spacing until there are loss.
+func (s *probeState) earlyProbeDue(loss int, spacing time.Duration) (time.Time, bool) {
+	if s.lastReply.Load() == 0 {
+		return time.Time{}, false
+	}
+	wait := s.overdueAfter()
+	s.outstanding.Lock()
+	defer s.outstanding.Unlock()
+	latest, newest := s.outstanding.latest, s.seq.Load()
+	sent := newest - latest
+	if int32(sent) <= 0 || sent >= uint32(loss) {
+		return time.Time{}, false
+	}
+	first := s.outstanding.probes[(latest+1)%probeWindow]
+	last := s.outstanding.probes[newest%probeWindow]
+	if first.seq != latest+1 || first.sent == 0 || last.seq != newest || last.sent == 0 {
+		return time.Time{}, false
+	}
+	overdue := time.Unix(0, first.sent).Add(wait)
+	spaced := time.Unix(0, last.sent).Add(spacing)
+	if spaced.After(overdue) {
+		return spaced, true
+	}
+	return overdue, true
+}
+
+// sendProbeLocked sends p a probe now. Called with t.mu held.
+func (t *Tunnel) sendProbeLocked(p *PeerPort, now time.Time) {
+	var pkt ctrlPacket
+	pkt.dst = p.label
+	seq, at := p.probe.seq.Add(1), now.UnixNano()
+	p.probe.sent(seq, at)
+	putProbe(&pkt.data, probeRequest, seq, at)
+	t.sendControl(p, pkt, now)
 }

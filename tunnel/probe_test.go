@@ -90,3 +90,129 @@ func TestProbeRepliesOnlyForOutstandingProbes(t *testing.T) {
 		t.Errorf("replies counted as malformed: %+v", d)
 	}
 }
+
+// TestProbeAnswering: a peer stops answering only when probe_loss probes in
+// a row, sent after the latest one it answered, are each overdue (their
+// own send time plus the round trip and a margin); one lost probe or a
+// late reply never takes it down, and a reply to any overdue probe brings
+// it back.
+func TestProbeAnswering(t *testing.T) {
+	tn, p := probeTarget(t)
+	const loss, interval, rtt = 3, 100 * time.Millisecond, 10 * time.Millisecond
+	t0 := time.Unix(1_700_000_000, 0)
+	sendAt := func(seq uint32) time.Time { return t0.Add(time.Duration(seq) * interval) }
+	send := func(seq uint32) {
+		p.probe.seq.Store(seq)
+		p.probe.sent(seq, sendAt(seq).UnixNano())
+	}
+	answer := func(seq uint32, after time.Duration) {
+		tn.handleProbe(p, reply(seq, sendAt(seq).UnixNano()), sendAt(seq).Add(after))
+	}
+	answering := func(now time.Time) (bool, time.Time) { return p.Answering(now, loss) }
+
+	// Never answered: judged by its session alone.
+	send(1)
+	if ok, _ := answering(sendAt(50)); !ok {
+		t.Fatal("a peer that never answered a probe was judged down")
+	}
+	// Steady answers, then probe 11 lost: 12 answered late (but within the
+	// window), so nothing is overdue for long.
+	for seq := uint32(2); seq <= 10; seq++ {
+		send(seq)
+		answer(seq, rtt)
+	}
+	wait := p.probe.overdueAfter()
+	if wait < rtt+probeMargin {
+		t.Fatalf("overdue after %v, want at least rtt+margin %v", wait, rtt+probeMargin)
+	}
+	send(11)
+	send(12)
+	if ok, until := answering(sendAt(12).Add(50 * time.Millisecond)); !ok || !until.IsZero() {
+		t.Fatalf("two unanswered probes: answering %v until %v, want true and unknown", ok, until)
+	}
+	answer(12, 3*rtt)
+	send(13)
+	ok, until := answering(sendAt(13).Add(rtt))
+	if !ok || !until.IsZero() {
+		t.Fatalf("after one lost probe: answering %v until %v, want true and unknown", ok, until)
+	}
+
+	// A cut after probe 13 was answered: 14, 15, 16 are swallowed. Down
+	// exactly when 16 is overdue, not one round trip later.
+	answer(13, rtt)
+	send(14)
+	send(15)
+	send(16)
+	wait = p.probe.overdueAfter()
+	want := sendAt(16).Add(wait)
+	ok, until = answering(want.Add(-time.Millisecond))
+	if !ok || !until.Equal(want) {
+		t.Fatalf("just before the third probe is overdue: answering %v until %v, want true until %v", ok, until, want)
+	}
+	if ok, _ := answering(want); ok {
+		t.Fatalf("three probes in a row overdue, still answering")
+	}
+	// A late reply to one of them: answering again.
+	answer(15, wait+50*time.Millisecond)
+	if ok, _ := answering(want.Add(50 * time.Millisecond)); !ok {
+		t.Fatalf("a reply to an overdue probe did not bring the peer back")
+	}
+	// An older reply (14, now behind 15) does not move the count back.
+	answer(14, wait+200*time.Millisecond)
+	send(17)
+	send(18)
+	if ok, until := answering(sendAt(18).Add(wait - time.Millisecond)); !ok || !until.Equal(sendAt(18).Add(p.probe.overdueAfter())) {
+		t.Fatalf("probes 16-18 after the answered 15: answering %v until %v", ok, until)
+	}
+
+	// Silence for longer than the window: down.
+	for seq := uint32(19); seq < 19+probeWindow; seq++ {
+		send(seq)
+	}
+	if ok, _ := answering(sendAt(19 + probeWindow)); ok {
+		t.Fatalf("%d probes unanswered, still answering", probeWindow)
+	}
+}
+
+// TestEarlyProbes: once the oldest unanswered probe is overdue, the rest of
+// the loss probes go out a spacing apart, without waiting for the
+// interval; none while every probe is answered, none before the miss is
+// overdue, none past loss.
+func TestEarlyProbes(t *testing.T) {
+	tn, p := probeTarget(t)
+	const loss, spacing = 3, 25 * time.Millisecond
+	t0 := time.Unix(1_700_000_000, 0)
+	at := func(d time.Duration) int64 { return t0.Add(d).UnixNano() }
+	send := func(seq uint32, sent int64) {
+		p.probe.seq.Store(seq)
+		p.probe.sent(seq, sent)
+	}
+	if _, ok := p.probe.earlyProbeDue(loss, spacing); ok {
+		t.Fatal("early probe for a peer that never answered")
+	}
+	send(1, at(0))
+	tn.handleProbe(p, reply(1, at(0)), t0.Add(10*time.Millisecond))
+	if _, ok := p.probe.earlyProbeDue(loss, spacing); ok {
+		t.Fatal("early probe while every probe is answered")
+	}
+	wait := p.probe.overdueAfter()
+	send(2, at(100*time.Millisecond))
+	due, ok := p.probe.earlyProbeDue(loss, spacing)
+	if want := t0.Add(100 * time.Millisecond).Add(wait); !ok || !due.Equal(want) {
+		t.Fatalf("one probe unanswered: early probe at %v %v, want when it is overdue, %v", due, ok, want)
+	}
+	send(3, due.UnixNano())
+	due2, ok := p.probe.earlyProbeDue(loss, spacing)
+	if want := due.Add(spacing); !ok || !due2.Equal(want) {
+		t.Fatalf("two unanswered: next early probe at %v %v, want a spacing later, %v", due2, ok, want)
+	}
+	send(4, due2.UnixNano())
+	if due, ok := p.probe.earlyProbeDue(loss, spacing); ok {
+		t.Fatalf("%d probes unanswered: another early probe at %v", loss, due)
+	}
+	// A reply to any of them: no early probe until a new one is overdue.
+	tn.handleProbe(p, reply(4, due2.UnixNano()), due2.Add(10*time.Millisecond))
+	if due, ok := p.probe.earlyProbeDue(loss, spacing); ok {
+		t.Fatalf("after the reply: early probe at %v", due)
+	}
+}

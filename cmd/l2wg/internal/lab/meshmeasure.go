@@ -511,6 +511,22 @@ type ChurnResult struct {
 	Replies                    int
 	// End is the ping matrix and broadcast after everything was repaired.
 	End []Check
+	// HopLimitZero counts the frames that arrived at a mesh port with an
+	// exhausted hop limit (dropped there, never delivered to a TAP), and
+	// HopLimit those whose hop limit ran out on the way (a transient
+	// loop ended), summed over every l2wg process of the run: each site's
+	// counters are read just before it is killed and at the end.
+	// Unsampled names the processes whose counters could not be read.
+	HopLimitZero, HopLimit uint64
+	Unsampled              []string
+}
+
+// addMeshDrops adds a site's hop-limit counters to res.
+func (res *ChurnResult) addMeshDrops(st *SiteStatus) {
+	if st.Mesh != nil {
+		res.HopLimitZero += st.Mesh.Stats.FrameDrops["hop-limit-zero"]
+		res.HopLimit += st.Mesh.Stats.FrameDrops["hop-limit"]
+	}
 }
 
 // Churn cuts and heals peerings and kills (SIGKILL) and restarts sites at
@@ -561,6 +577,11 @@ func (l *Lab) Churn(ctx context.Context, seed int64, d time.Duration, logf func(
 		verb, rest, _ := strings.Cut(a, " ")
 		switch verb {
 		case "kill":
+			if st, serr := l.Status(ctx, rest); serr == nil {
+				res.addMeshDrops(st)
+			} else {
+				res.Unsampled = append(res.Unsampled, fmt.Sprintf("%s before its kill at +%.1fs: %v", rest, time.Since(start).Seconds(), serr))
+			}
 			_, err = l.KillSite(rest)
 			killed = append(killed, rest)
 		case "start":
@@ -605,6 +626,21 @@ func (l *Lab) Churn(ctx context.Context, seed int64, d time.Duration, logf func(
 		return res, fmt.Errorf("after the churn: not converged: %s", c.Waiting)
 	}
 	res.End = []Check{l.CheckPingMatrix(ctx, 30*time.Second), l.CheckBroadcast(ctx, 10*time.Second)}
+	var names []string
+	for _, n := range sites {
+		names = append(names, n.Name)
+	}
+	all, err := l.statuses(ctx, names)
+	for _, n := range names {
+		if st := all[n]; st != nil {
+			res.addMeshDrops(st)
+		} else {
+			res.Unsampled = append(res.Unsampled, n+" at the end")
+		}
+	}
+	if err != nil {
+		res.Unsampled = append(res.Unsampled, err.Error())
+	}
 	return res, nil
 }
 
