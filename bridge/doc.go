@@ -66,7 +66,10 @@
 // host's Linux bridge sends BPDUs from its port's address, and a Linux bridge
 // takes its own address (the one the filter holds) from a port unless it is
 // set, so the two may be the same. Spanning tree with the host bridge must
-// keep working while the host's stack is kept off the VM segment.
+// keep working while the host's stack is kept off the VM segment. On a peer
+// port (AddPeerPort) they also tell what protocol the peer speaks: a
+// shortest-path mesh's control frame takes the port out of the data path
+// until a BPDU from the peer puts it back (mismatch.go).
 //
 // Port IDs start at 1, and RemovePort frees its ID for the next AddPort (the
 // kernel reuses port numbers too). RemovePort does not wait for Input calls in

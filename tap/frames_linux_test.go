@@ -199,6 +199,39 @@ func TestReadAfterCloseAndShortBuffers(t *testing.T) {
 	})
 }
 
+func TestInterruptWakesAWaitingRead(t *testing.T) {
+	paths(t, func(t *testing.T, offload bool) {
+		ns := newNetns(t)
+		ns.enter(t)
+		d := mustOpen(t, Config{Name: "l2wgi0", Offload: offload})
+		bufs, hdrs, sizes := newBatch(d, 2)
+		type result struct {
+			n   int
+			err error
+		}
+		res := make(chan result, 1)
+		go func() {
+			for { // the kernel may send IPv6 router solicitations
+				n, err := d.ReadFrames(bufs, hdrs, sizes)
+				if n == 0 || err != nil {
+					res <- result{n, err}
+					return
+				}
+			}
+		}()
+		waitBlockedInRead(t)
+		d.Interrupt()
+		select {
+		case r := <-res:
+			if r.n != 0 || r.err != nil {
+				t.Errorf("interrupted ReadFrames = %d, %v; want 0, nil", r.n, r.err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Interrupt did not wake the waiting ReadFrames")
+		}
+	})
+}
+
 func TestWriteDropsMalformed(t *testing.T) {
 	paths(t, func(t *testing.T, offload bool) {
 		ns := newNetns(t)
@@ -288,6 +321,16 @@ func TestAllocs(t *testing.T) {
 			}
 		}); a != 0 {
 			t.Errorf("ReadFrames: %v allocations, want 0", a)
+		}
+
+		// An interrupted wait returns no frames and no error.
+		if a := testing.AllocsPerRun(200, func() {
+			d.Interrupt()
+			if n, err := d.ReadFrames(bufs, hdrs, sizes); n != 0 || err != nil {
+				t.Fatal(n, err)
+			}
+		}); a != 0 {
+			t.Errorf("Interrupt and ReadFrames: %v allocations, want 0", a)
 		}
 	})
 }

@@ -1,10 +1,12 @@
 package tap
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -25,8 +27,9 @@ import (
 //
 // hdrs and sizes must be at least as long as bufs, and every buffer must hold
 // BufLen() bytes: MaxOffloadFrameLen with Offload, MTU+FrameOverhead without.
-// Concurrent calls are served one after the other. After Close, ReadFrames
-// returns an error wrapping os.ErrClosed (errors.Is(err, os.ErrClosed)).
+// Concurrent calls are served one after the other. After Interrupt it may
+// return no frames and no error. After Close, ReadFrames returns an error
+// wrapping os.ErrClosed (errors.Is(err, os.ErrClosed)).
 func (d *Device) ReadFrames(bufs [][]byte, hdrs []VNetHdr, sizes []int) (n int, err error) {
 	if len(hdrs) < len(bufs) || len(sizes) < len(bufs) {
 		return 0, fmt.Errorf("read tap %q: %d buffers but %d headers and %d sizes", d.name, len(bufs), len(hdrs), len(sizes))
@@ -48,6 +51,13 @@ func (d *Device) ReadFrames(bufs [][]byte, hdrs []VNetHdr, sizes []int) (n int, 
 		return n, nil // an error after frames comes again on the next call
 	case d.closed.Load():
 		return 0, fmt.Errorf("read tap %q: %w", d.name, os.ErrClosed)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// Interrupt. Clearing the deadline may also clear an Interrupt
+		// that came since; callers look for work before they read again.
+		if err := d.file.SetReadDeadline(time.Time{}); err != nil {
+			return 0, fmt.Errorf("read tap %q: %w", d.name, err)
+		}
+		return 0, nil
 	case err != nil:
 		return 0, fmt.Errorf("read tap %q: %w", d.name, err)
 	case errno != 0:
@@ -55,6 +65,22 @@ func (d *Device) ReadFrames(bufs [][]byte, hdrs []VNetHdr, sizes []int) (n int, 
 	}
 	return 0, nil
 }
+
+// Interrupt makes a ReadFrames that waits for frames return at once, with
+// none; without one waiting, the next ReadFrames may return early instead.
+// It lets one goroutine wait for the TAP and for other work in turn: it
+// looks for other work, reads, and whoever gives it work calls Interrupt.
+// Interrupt is safe for concurrent use and allocates nothing.
+func (d *Device) Interrupt() {
+	// A deadline in the past wakes the reader parked in the netpoller
+	// (and makes its next wait end at once until ReadFrames clears it).
+	d.file.SetReadDeadline(interruptDeadline)
+}
+
+// Interruptible reports whether Interrupt works (true on Linux).
+func (d *Device) Interruptible() bool { return true }
+
+var interruptDeadline = time.Unix(1, 0)
 
 // readOp is the state of one ReadFrames call, for the callback bound in fn.
 type readOp struct {

@@ -88,6 +88,13 @@ func (d *Device) MTU() int {
 // BridgeMAC reports no bridge: Linux bridges exist only on Linux.
 func (d *Device) BridgeMAC() ([6]byte, bool, error) { return [6]byte{}, false, nil }
 
+// Interrupt does nothing here: water's reads cannot be interrupted, so
+// Interruptible reports false and nobody waits on them for other work.
+func (d *Device) Interrupt() {}
+
+// Interruptible reports whether Interrupt works: not on this platform.
+func (d *Device) Interruptible() bool { return false }
+
 // ReadFrames reads one frame per call here; see the Linux documentation.
 // After Close it returns an error wrapping os.ErrClosed.
 func (d *Device) ReadFrames(bufs [][]byte, hdrs []VNetHdr, sizes []int) (int, error) {

@@ -68,7 +68,8 @@ type Config struct {
 // TCP the buffers fill up to the bound (the sender outruns the encryption
 // until the pool makes the tunnel's reader wait), so the bound is both the
 // node's memory and its queue: 1024 measured the same throughput within
-// the noise of the shared machine, at 78 MB of peak RSS instead of 61.
+// the noise of the shared machine (four interleaved quick bench runs), at
+// 77-79 MB of peak RSS instead of 58-62; 896 at 69 MB.
 const DefaultBuffers = 768
 
 // MinBuffers is the least Config.Buffers that lets wireguard-go work with
@@ -92,15 +93,16 @@ const runtimeOverhead = 12 << 20
 // process that runs one tunnel with Config.Buffers = buffers (0:
 // DefaultBuffers) and a reassembly cap of reassemblyBytes over all peers
 // (0: frag.DefaultMaxBytesTotal): the sum of the bounds, 68 MiB by default.
-// It is a backstop: wireguard-go's bounded pools (patched to keep their
-// buffers across collections) and the reassembly's caps bound the live
-// heap, and the limit keeps the garbage collector's headroom (GOGC=100
-// lets the heap grow to twice the live set) from adding to it. RSS stays
+// wireguard-go's bounded pools (patched to keep their buffers across
+// collections) and the reassembly's caps bound the live heap; the limit
+// keeps the garbage collector's headroom (GOGC=100 lets the heap grow to
+// twice the live set) from adding to it. Garbage there is: wireguard-go's
+// UDP bind allocates an endpoint per received datagram, and without the
+// limit peak RSS reached 72-87 MB under the bench's UDP tests. RSS stays
 // below it by the buffers never touched (measured peak under the bench:
 // 61 MB; 20 MB idle with 50 peers). A limit at or below the live set makes
-// the collector run all the time: with the earlier pools (a sync.Pool that
-// dropped its buffers at every collection) a 56 MiB limit cut TCP to a
-// fifth.
+// the collector run all the time: with 1024 buffers a 56 MiB limit cut TCP
+// to a fifth.
 func MemoryLimit(buffers, reassemblyBytes int) int64 {
 	if buffers == 0 {
 		buffers = DefaultBuffers

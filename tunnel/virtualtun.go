@@ -83,9 +83,17 @@ type virtualTUN struct {
 	// more than half of them, in a full queue, drops at once (batch).
 	queuedBytes atomic.Int64
 	ctrl        chan ctrlPacket // control messages, ahead of frames
-	events      chan tun.Event
-	closed      chan struct{}
-	closeOnce   sync.Once
+	// pending counts the batches and control messages in queue and ctrl,
+	// counted before they are sent: the reader reads its Source only
+	// while it is 0 (source.go).
+	pending    atomic.Int32
+	source     atomic.Pointer[sourceRef]
+	reader     atomic.Int32  // readerBusy, readerWaiting, readerWoken
+	forwarding atomic.Bool   // the reader forwards frames of its Source
+	nudge      chan struct{} // a Source was set
+	events     chan tun.Event
+	closed     chan struct{}
+	closeOnce  sync.Once
 
 	// The reader's state: only wireguard-go's TUN reader goroutine touches it.
 	cur    *outBatch
@@ -111,6 +119,7 @@ func newVirtualTUN(mtu int, self Label) *virtualTUN {
 		queue:    make(chan *outBatch, queueBatches),
 		free:     make(chan *outBatch, queueBatches),
 		ctrl:     make(chan ctrlPacket, 64),
+		nudge:    make(chan struct{}, 1),
 		events:   make(chan tun.Event, 1),
 		closed:   make(chan struct{}),
 	}
@@ -180,7 +189,9 @@ func (t *virtualTUN) enqueue(s *sender, dst Label, frames []bridge.Frame) bool {
 func (t *virtualTUN) push(b *outBatch) {
 	b.owner.bytes.Add(int64(b.used))
 	t.queuedBytes.Add(int64(b.used))
+	t.pending.Add(1)
 	t.queue <- b
+	t.wake()
 }
 
 // batch returns an empty batch. When none is free it waits up to queueWait
@@ -198,6 +209,12 @@ func (t *virtualTUN) batch(s *sender) (b *outBatch, ok bool) {
 		return new(outBatch), true
 	}
 	t.allocated.Add(-1)
+	if t.forwarding.Load() {
+		// The reader itself forwards frames from its Source (or did
+		// when this began): no batch comes free until it is done.
+		s.queued.Add(-1)
+		return nil, true
+	}
 	// The peer with most of the queued bytes does not wait while other
 	// peers have frames queued too: the batches that come free go to them.
 	wait := queueWaitAlone
@@ -240,9 +257,12 @@ func (t *virtualTUN) release(b *outBatch) {
 // sendControl queues a control packet; when the control queue is full the
 // packet is dropped (probes are periodic, the next one will do).
 func (t *virtualTUN) sendControl(c ctrlPacket) {
+	t.pending.Add(1)
 	select {
 	case t.ctrl <- c:
+		t.wake()
 	default:
+		t.pending.Add(-1)
 		t.dropsCtrl.Add(1)
 	}
 }
@@ -256,10 +276,15 @@ func (t *virtualTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 			var c ctrlPacket
 			got := false
 			if n == 0 {
+				if !t.pull() {
+					return 0, os.ErrClosed
+				}
 				select {
 				case c = <-t.ctrl:
 					got = true
 				case t.cur = <-t.queue:
+				case <-t.nudge:
+					continue // a Source to read
 				case <-t.closed:
 					return 0, os.ErrClosed
 				}
@@ -272,6 +297,7 @@ func (t *virtualTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 					return n, nil
 				}
 			}
+			t.pending.Add(-1)
 			if got {
 				pkt := bufs[n][offset:]
 				copy(pkt[labelHeaderLen:], c.data[:])
@@ -329,6 +355,9 @@ func (t *virtualTUN) Close() error {
 	t.closeOnce.Do(func() {
 		close(t.closed)
 		close(t.events)
+		if ref := t.source.Load(); ref != nil {
+			ref.s.Interrupt() // a reader waiting for it sees closed
+		}
 	})
 	return nil
 }

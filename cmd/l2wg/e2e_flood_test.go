@@ -41,6 +41,9 @@ const floodTime = 5 * time.Second
 // l2wg's inner packets (label header and chunk) itself.
 func TestE2EFloodMemoryBound(t *testing.T) {
 	tp := newTopo(t)
+	// The flood goes through the peer's own switch port, whose state is
+	// waited for: the spanning tree's (the mesh has one port for every peer).
+	tp.mesh = "rstp"
 	tp.addHV("hv1")
 	tp.makeKeys()
 	tp.must(tp.lab.AddNS("bad"))

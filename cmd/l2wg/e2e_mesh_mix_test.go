@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/gopacket/layers"
 )
 
 // rstpTable is the [stp] body plus [mesh] protocol = "rstp".
@@ -228,4 +230,75 @@ func TestE2EMeshMixedProtocols(t *testing.T) {
 		t.Errorf("hva, restarted with the mesh, logged %d mismatches", n)
 	}
 	junk.check(t, "after hva's restart")
+}
+
+// TestE2EMeshVLANFilters: [[peer]] vlans in mesh mode, as in spanning-tree
+// mode: hv1's peering with hv2 carries VLAN 100 only. VLAN 100 flows both
+// ways; VLAN 101 from site 2 is dropped as it enters hv1 (vlan-filtered)
+// and VLAN 101 from site 1 is not sent to hv2.
+func TestE2EMeshVLANFilters(t *testing.T) {
+	t.Parallel()
+	tp := newTrunkSites(t)
+	toHV2, toHV1 := trunkPeers()
+	tp.mesh = "shortest-path"
+	for _, n := range []struct {
+		hv   string
+		peer peerConf
+		vp   vlanPorts
+	}{{"hv1", toHV2, vlanPorts{PeerVLANs: "100"}}, {"hv2", toHV1, vlanPorts{}}} {
+		h := tp.hvs[n.hv]
+		h.ConfPath = writeFile(t, tp.dir, n.hv+".toml", tp.vlanConfig(n.hv, n.peer, n.vp))
+		p, err := tp.lab.Start(n.hv, l2wgBinary(t), "up", "-c", h.ConfPath)
+		tp.must(err)
+		h.Proc = p
+		tp.waitTAP(n.hv)
+	}
+	if st, err := tp.status("hv1"); err != nil || st.Mesh == nil {
+		t.Fatalf("hv1 runs no mesh (%v)", err)
+	}
+	vms := tp.vms
+	// Untagged frames are not carried either: VLAN 100 itself proves the
+	// overlay is up.
+	rx1, rx2 := tp.listen("vm11", "eth0"), tp.listen("vm21", "eth0")
+	tap2 := tp.listen("hv2", "l2wg0")
+	tx1, tx2 := tp.sender("vm11", "eth0"), tp.sender("vm21", "eth0")
+	const seq = 900000
+	if !poll(overlayUpTimeout, 500*time.Millisecond, func() bool {
+		tp.sendTrunk(tx1, vms["vm11"].MAC, broadcastMAC, layers.EthernetTypeDot1Q, []uint16{100}, seq-1000, 1, 300, 0)
+		return len(rx2.matching(seqIn(seq-1000, seq-999))) > 0
+	}) {
+		t.Fatal("no VLAN 100 frame from site 1 reached vm21")
+	}
+	frameDrops := func(hv string) (sw, mesh uint64) {
+		st, err := tp.status(hv)
+		tp.must(err)
+		if st.Mesh == nil {
+			t.Fatalf("%s runs no mesh", hv)
+		}
+		return st.Switch.Drops["vlan-filtered"], st.Mesh.Stats.FrameDrops["vlan-filtered"]
+	}
+	sw0, mesh0 := frameDrops("hv1")
+	for i, vid := range []uint16{100, 101} {
+		s := uint32(seq + 100*i)
+		tp.sendTrunk(tx2, vms["vm21"].MAC, broadcastMAC, layers.EthernetTypeDot1Q, []uint16{vid}, s, 10, 300, 0)
+		tp.sendTrunk(tx1, vms["vm11"].MAC, broadcastMAC, layers.EthernetTypeDot1Q, []uint16{vid}, s+50, 10, 300, 0)
+	}
+	rx1.waitCount(t, "VLAN 100 frames from site 2", 10, 10*time.Second, seqIn(seq, seq+10))
+	rx2.waitCount(t, "VLAN 100 frames from site 1", 10, 10*time.Second, seqIn(seq+50, seq+60))
+	var sw, m uint64
+	if !poll(10*time.Second, 100*time.Millisecond, func() bool {
+		sw, m = frameDrops("hv1")
+		return sw-sw0 >= 10 && m-mesh0 >= 20
+	}) || sw-sw0 != 10 || m-mesh0 != 20 {
+		t.Errorf("hv1: switch vlan-filtered drops moved by %d (want 10: VLAN 101 from hv2), mesh vlan-filtered by %d (want 20: those and the 10 copies not sent to hv2)", sw-sw0, m-mesh0)
+	}
+	if n := len(rx1.matching(seqIn(seq+100, seq+110))); n != 0 {
+		t.Errorf("vm11 got %d VLAN 101 frames from site 2; want 0", n)
+	}
+	if n := len(tap2.matching(seqIn(seq+150, seq+160))); n != 0 {
+		t.Errorf("hv2's TAP got %d VLAN 101 frames from site 1; want 0", n)
+	}
+	if n := len(tap2.matching(seqIn(seq+50, seq+60))); n != 10 {
+		t.Errorf("hv2's TAP got %d of the 10 VLAN 100 frames from site 1", n)
+	}
 }

@@ -8,10 +8,6 @@ import (
 	"github.com/l2wg/l2wg/cmd/l2wg/internal/config"
 )
 
-// fallbackLine is the warning of a node that runs the spanning tree
-// because its host bridge runs STP and node.toml names no protocol.
-const fallbackLine = `mesh.protocol not set: host bridge \"br0\" runs STP (stp_state 1)`
-
 // meshDefault is l2wg's default [mesh] protocol.
 func meshDefault() string {
 	for _, k := range config.Keys {
@@ -23,12 +19,13 @@ func meshDefault() string {
 	return ""
 }
 
-// TestE2EMeshDefaultKernelSTP: a node whose node.toml names no [mesh]
-// protocol, on a host bridge with kernel STP. Under the shortest-path
-// default it runs the spanning tree instead (the mesh's TAP speaks no
-// 802.1D yet), logs why with the fix, and speaks BPDUs with the kernel
-// bridge; under a spanning-tree default it just runs the tree. Next to it,
-// a node on a bridge without STP runs the default as it is.
+// TestE2EMeshDefaultKernelSTP: nodes whose node.toml names no [mesh]
+// protocol run l2wg's default, whatever their host bridge. Under the
+// shortest-path default a node on a bridge that runs kernel STP shows the
+// mesh on its TAP as the virtual root, speaking standard BPDUs to the
+// kernel bridge ([stp] tap auto picks stp), and one on a bridge without STP
+// runs the mesh with no tree at the TAP; under a spanning-tree default
+// both run the tree.
 func TestE2EMeshDefaultKernelSTP(t *testing.T) {
 	t.Parallel()
 	tp := newTopo(t)
@@ -42,49 +39,43 @@ func TestE2EMeshDefaultKernelSTP(t *testing.T) {
 	tp.makeKeys()
 	tp.startL2WG("hv1", nil)
 	tp.startL2WG("hv2", nil)
+	mesh := meshDefault() == config.MeshShortestPath
 	var st1, st2 showStatus
+	var bpdusOut uint64
 	if !poll(15*time.Second, 100*time.Millisecond, func() bool {
 		var err1, err2 error
 		st1, err1 = tp.status("hv1")
 		st2, err2 = tp.status("hv2")
-		return err1 == nil && err2 == nil
+		bpdusOut = 0
+		if err1 == nil && st1.STP != nil {
+			for _, p := range st1.STP.Ports {
+				if p.Name == st1.Interface.TAP {
+					bpdusOut = p.BPDUsOut
+				}
+			}
+		}
+		return err1 == nil && err2 == nil && bpdusOut > 0
 	}) {
-		t.Fatal("l2wg show does not answer on hv1 and hv2")
+		t.Fatalf("hv1 (kernel STP on br0, no [mesh] protocol) sent no BPDU on its TAP within 15s: %+v", st1.STP)
 	}
-	log1, log2 := tp.hvs["hv1"].Proc.Log(), tp.hvs["hv2"].Proc.Log()
-	if st1.STP == nil {
-		t.Errorf("hv1 (kernel STP on br0, no [mesh] protocol) runs no spanning tree")
-	}
-	if strings.Contains(log2, "mesh.protocol not set") {
-		t.Errorf("hv2 (br0 without STP) fell back:\n%s", tail(log2, 10))
-	}
-	if meshDefault() != config.MeshShortestPath {
-		if strings.Contains(log1, "mesh.protocol not set") {
-			t.Errorf("default %q: hv1 logged a fallback:\n%s", meshDefault(), tail(log1, 10))
+	if !mesh {
+		if st1.Mesh != nil || st2.Mesh != nil || st2.STP == nil {
+			t.Errorf("default %q: want the spanning tree on both nodes, no mesh", meshDefault())
 		}
 		return
 	}
-	if !strings.Contains(log1, fallbackLine) || !strings.Contains(log1, `set [mesh] protocol = \"rstp\" to keep it`) {
-		t.Errorf("hv1: no fallback warning %q with the fix in its log:\n%s", fallbackLine, tail(log1, 10))
+	if st1.Mesh == nil || st1.STP.TAPMode != "stp" {
+		t.Errorf("hv1 (kernel STP on br0): mesh %v, TAP mode %q; want the mesh, its TAP in stp mode (the virtual root)", st1.Mesh != nil, st1.STP.TAPMode)
 	}
-	if st2.STP != nil {
-		t.Errorf("hv2 (no STP on br0) runs the spanning tree, want the default shortest-path mesh")
+	if st2.Mesh == nil {
+		t.Errorf("hv2 (no STP on br0) does not run the default shortest-path mesh")
 	}
-	// The tree speaks standard BPDUs towards the kernel bridge: the kernel
-	// hears a root other than itself or agrees with l2wg's.
-	var port showSTPPort
-	if !poll(10*time.Second, 200*time.Millisecond, func() bool {
-		st, err := tp.show("hv1")
-		if err != nil {
-			return false
+	if st2.STP != nil && st2.STP.TAPMode == "stp" {
+		t.Errorf("hv2 (no STP on br0): TAP mode stp, want no BPDUs towards a bridge without STP")
+	}
+	for _, hv := range []string{"hv1", "hv2"} {
+		if log := tp.hvs[hv].Proc.Log(); strings.Contains(log, "level=ERROR") {
+			t.Errorf("%s logged an error:\n%s", hv, tail(log, 10))
 		}
-		for _, p := range st.STP.Ports {
-			if p.Name == st.Interface.TAP {
-				port = p
-			}
-		}
-		return port.BPDUsIn > 0
-	}) {
-		t.Errorf("hv1's TAP port heard no BPDU from the kernel bridge: %+v", port)
 	}
 }

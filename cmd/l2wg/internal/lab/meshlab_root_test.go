@@ -219,7 +219,10 @@ func TestMeshFailover(t *testing.T) {
 // TestMeshChurn: seeded random cuts, heals, kills and restarts for
 // L2WG_CHURN_DURATION (default 25s; the 60 s with
 // L2WG_CHURN_DURATION=60s), L2WG_CHURN_SEED to replay: no duplicate reply,
-// every pair reachable at the end.
+// no frame with an exhausted hop limit arrived anywhere (so none reached a
+// TAP: bridge's TestMeshHopLimitZeroNeverDelivered shows that the counter
+// moves, and nothing is delivered, when one does), every pair reachable at
+// the end.
 func TestMeshChurn(t *testing.T) {
 	proto, bounds := meshProtocol(t)
 	d := 25 * time.Second
@@ -249,6 +252,13 @@ func TestMeshChurn(t *testing.T) {
 		if c.Status != statusOK {
 			t.Errorf("seed %d: at the end: %s: %s", seed, c.Name, c.Summary)
 		}
+	}
+	t.Logf("seed %d: hop limit: %d frames arrived exhausted, %d ran out on the way (transient loops ended)", seed, res.HopLimitZero, res.HopLimit)
+	if res.HopLimitZero != 0 {
+		t.Errorf("seed %d: %d frames arrived with an exhausted hop limit, want none", seed, res.HopLimitZero)
+	}
+	if proto == ProtocolShortestPath && len(res.Unsampled) > 0 {
+		t.Errorf("seed %d: hop-limit counters not read for %v", seed, res.Unsampled)
 	}
 	if bounds && res.UnicastDups+res.BroadcastDups > 0 {
 		t.Errorf("seed %d: %d unicast and %d broadcast duplicate replies, want none", seed, res.UnicastDups, res.BroadcastDups)

@@ -91,10 +91,6 @@ func (s peerSwitch) AddPort(name string, p bridge.Port) bridge.PortID {
 // level is the logger's level, which log_level changes on reload; version
 // is reported by show and the metrics.
 func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version string) (n *Node, err error) {
-	cfg, warn := resolveMeshDefault(cfg)
-	if warn != "" {
-		log.Warn(warn)
-	}
 	n = &Node{cfg: cfg, version: version, log: log, level: level, done: make(chan struct{}), fatalCh: make(chan error, 1)}
 	n.applied.Store(cfg)
 	defer func() {
@@ -139,11 +135,17 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 		return n, err
 	}
 
-	n.wg.Add(3)
-	go func() {
-		defer n.wg.Done()
-		n.port.routineReadFromTAP(n.capture.Wrap(n.br), n.done, n.fatal)
-	}()
+	rd := n.port.newReader(n.capture.Wrap(n.br), n.done, n.fatal)
+	if n.tap.Interruptible() {
+		n.tun.SetSource(rd) // the tunnel's reader reads the TAP
+	} else {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			rd.routineReadFromTAP()
+		}()
+	}
+	n.wg.Add(2)
 	go n.routineHousekeeping()
 	go func() {
 		defer n.wg.Done()

@@ -255,7 +255,6 @@ func (n *Node) reload() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	next, _ = resolveMeshDefault(next) // as at start: logged there
 	changes, err := apply(n, n.applied.Load(), next)
 	if err != nil {
 		return nil, err

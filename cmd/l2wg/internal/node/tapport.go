@@ -52,34 +52,76 @@ func tapMAC(publicKey [32]byte) [6]byte {
 	return [6]byte{0xfe, sum[0], sum[1], sum[2], sum[3], sum[4]}
 }
 
-// routineReadFromTAP moves frames from the TAP into sw in batches until the
-// TAP is closed; a read error before done is closed goes to fatal.
-func (p *tapPort) routineReadFromTAP(sw interface {
-	Input(bridge.PortID, []bridge.Frame)
-}, done <-chan struct{}, fatal func(error)) {
-	bufs := make([][]byte, tapBatch)
-	for i := range bufs {
-		bufs[i] = make([]byte, frag.MaxFrameLen)
+// tapReader is the TAP port's read side: its batch buffers, and where the
+// frames go. It reads in the tunnel's reader goroutine as its Source
+// (tunnel.Source; no goroutine hand-off on the way to a peer), or in
+// routineReadFromTAP where the TAP cannot be interrupted.
+type tapReader struct {
+	p  *tapPort
+	sw interface {
+		Input(bridge.PortID, []bridge.Frame)
 	}
-	hdrs := make([]tap.VNetHdr, tapBatch)
-	sizes := make([]int, tapBatch)
-	frames := make([]bridge.Frame, tapBatch)
+	done  <-chan struct{}
+	fatal func(error)
+
+	bufs   [][]byte
+	hdrs   []tap.VNetHdr
+	sizes  []int
+	frames []bridge.Frame
+}
+
+var _ tunnel.Source = (*tapReader)(nil)
+
+func (p *tapPort) newReader(sw interface {
+	Input(bridge.PortID, []bridge.Frame)
+}, done <-chan struct{}, fatal func(error)) *tapReader {
+	r := &tapReader{p: p, sw: sw, done: done, fatal: fatal,
+		bufs:   make([][]byte, tapBatch),
+		hdrs:   make([]tap.VNetHdr, tapBatch),
+		sizes:  make([]int, tapBatch),
+		frames: make([]bridge.Frame, tapBatch),
+	}
+	for i := range r.bufs {
+		r.bufs[i] = make([]byte, frag.MaxFrameLen)
+	}
+	return r
+}
+
+// ReadFrames reads a batch from the TAP. A read error before done is
+// closed goes to fatal (and ends the reading).
+func (r *tapReader) ReadFrames() ([]bridge.Frame, error) {
+	count, err := r.p.dev.ReadFrames(r.bufs, r.hdrs, r.sizes)
+	for i := 0; i < count; i++ {
+		r.frames[i] = bridge.Frame{Offload: r.hdrs[i], Data: r.bufs[i][:r.sizes[i]]}
+	}
+	if err != nil && count == 0 {
+		select {
+		case <-r.done:
+		default:
+			r.p.log.Error("read from tap failed; stopping", "tap", r.p.dev.Name(), "err", err)
+			r.fatal(err)
+		}
+		return nil, err
+	}
+	return r.frames[:count], nil
+}
+
+// Input hands frames from ReadFrames to the switch.
+func (r *tapReader) Input(frames []bridge.Frame) { r.sw.Input(r.p.id, frames) }
+
+// Interrupt makes a waiting ReadFrames return.
+func (r *tapReader) Interrupt() { r.p.dev.Interrupt() }
+
+// routineReadFromTAP moves frames from the TAP into the switch in batches
+// until the TAP is closed or fails.
+func (r *tapReader) routineReadFromTAP() {
 	for {
-		count, err := p.dev.ReadFrames(bufs, hdrs, sizes)
-		for i := 0; i < count; i++ {
-			frames[i] = bridge.Frame{Offload: hdrs[i], Data: bufs[i][:sizes[i]]}
-		}
-		if count > 0 {
-			sw.Input(p.id, frames[:count])
-		}
+		frames, err := r.ReadFrames()
 		if err != nil {
-			select {
-			case <-done:
-			default:
-				p.log.Error("read from tap failed; stopping", "tap", p.dev.Name(), "err", err)
-				fatal(err)
-			}
 			return
+		}
+		if len(frames) > 0 {
+			r.Input(frames)
 		}
 	}
 }

@@ -16,10 +16,10 @@ import (
 var PoolBound uint32 = PreallocatedBuffersPerPool
 
 // A WaitPool with a bound keeps the items put back in a free list of its
-// own rather than in a sync.Pool (l2wg patch): a sync.Pool drops its items at
-// every garbage collection, so a busy device allocated (and zeroed, so
-// touched) fresh 64 KiB buffers all the time and its heap held the bound
-// plus the garbage. With the free list at most max items ever exist.
+// own rather than in a sync.Pool (l2wg patch): a sync.Pool may drop its
+// items at any garbage collection, and the device then allocates (and
+// zeroes, so touches) fresh 64 KiB buffers. With the free list at most max
+// items ever exist and none is allocated twice.
 type WaitPool struct {
 	pool  sync.Pool
 	cond  sync.Cond

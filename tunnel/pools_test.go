@@ -1,0 +1,58 @@
+package tunnel
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"golang.zx2c4.com/wireguard/device"
+)
+
+// The patched wireguard-go (tunnel/internal/wireguard-go, device/pools.go)
+// keeps what a bounded pool gets back across garbage collections, so a busy
+// device reuses its buffers instead of allocating, zeroing and touching
+// fresh ones after every collection; and it never hands out more than the
+// bound at once.
+func TestBoundedPoolKeepsItemsAcrossCollections(t *testing.T) {
+	const bound = 8
+	made := 0
+	p := device.NewWaitPool(bound, func() any { made++; return new([1 << 16]byte) })
+	for round := range 3 {
+		var held []any
+		for range bound {
+			held = append(held, p.Get())
+		}
+		for _, x := range held {
+			p.Put(x)
+		}
+		runtime.GC()
+		runtime.GC() // a sync.Pool drops everything after two
+		if made != bound {
+			t.Fatalf("round %d: the pool made %d items for %d outstanding at most; want it to reuse its own", round, made, bound)
+		}
+	}
+
+	var held []any
+	for range bound {
+		held = append(held, p.Get())
+	}
+	got := make(chan any)
+	go func() { got <- p.Get() }()
+	select {
+	case <-got:
+		t.Fatal("Get returned a ninth item with eight out and a bound of eight")
+	case <-time.After(50 * time.Millisecond): // a wait that must not end: Get blocks
+	}
+	p.Put(held[0])
+	select {
+	case x := <-got:
+		if x != held[0] {
+			t.Error("the blocked Get did not get the item put back")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Get still blocked after a Put")
+	}
+	if made != bound {
+		t.Errorf("the pool made %d items; want %d", made, bound)
+	}
+}
