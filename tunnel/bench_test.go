@@ -114,7 +114,15 @@ func TestReceiveAllocatesNothing(t *testing.T) {
 	if sw.frames != len(frames) {
 		t.Fatalf("delivered %d frames, want %d", sw.frames, len(frames))
 	}
-	if allocs := testing.AllocsPerRun(100, func() { tn.receive(pkts, device.MessageTransportOffsetContent) }); allocs != 0 {
+	// AllocsPerRun counts the whole process's allocations, and the device's
+	// own goroutines (wireguard-go starting up, the probe loop) may allocate
+	// during one measurement: receive's own allocations are the same in
+	// every measurement, so the least of three is the one that counts.
+	allocs := testing.AllocsPerRun(100, func() { tn.receive(pkts, device.MessageTransportOffsetContent) })
+	for try := 1; try < 3 && allocs != 0; try++ {
+		allocs = min(allocs, testing.AllocsPerRun(100, func() { tn.receive(pkts, device.MessageTransportOffsetContent) }))
+	}
+	if allocs != 0 {
 		t.Errorf("receive allocates %.1f times per batch, want 0", allocs)
 	}
 }

@@ -35,6 +35,7 @@ type PeerPort struct {
 	lastNudge    atomic.Int64 // unix ns of the last handshake request for withheld traffic
 	lastRedial   atomic.Int64 // unix ns of the last forced initiation (redial, status.go)
 	redials      atomic.Int32 // forced initiations since the peer was last heard from
+	expired      atomic.Int64 // unix ns of the last redial: handshakes up to it no longer carry a session
 }
 
 var _ bridge.Port = (*PeerPort)(nil)

@@ -173,3 +173,46 @@ func TestProbeAnswering(t *testing.T) {
 		t.Fatalf("%d probes unanswered, still answering", probeWindow)
 	}
 }
+
+// TestEarlyProbes: once the oldest unanswered probe is overdue, the rest of
+// the loss probes go out a spacing apart, without waiting for the
+// interval; none while every probe is answered, none before the miss is
+// overdue, none past loss.
+func TestEarlyProbes(t *testing.T) {
+	tn, p := probeTarget(t)
+	const loss, spacing = 3, 25 * time.Millisecond
+	t0 := time.Unix(1_700_000_000, 0)
+	at := func(d time.Duration) int64 { return t0.Add(d).UnixNano() }
+	send := func(seq uint32, sent int64) {
+		p.probe.seq.Store(seq)
+		p.probe.sent(seq, sent)
+	}
+	if _, ok := p.probe.earlyProbeDue(loss, spacing); ok {
+		t.Fatal("early probe for a peer that never answered")
+	}
+	send(1, at(0))
+	tn.handleProbe(p, reply(1, at(0)), t0.Add(10*time.Millisecond))
+	if _, ok := p.probe.earlyProbeDue(loss, spacing); ok {
+		t.Fatal("early probe while every probe is answered")
+	}
+	wait := p.probe.overdueAfter()
+	send(2, at(100*time.Millisecond))
+	due, ok := p.probe.earlyProbeDue(loss, spacing)
+	if want := t0.Add(100 * time.Millisecond).Add(wait); !ok || !due.Equal(want) {
+		t.Fatalf("one probe unanswered: early probe at %v %v, want when it is overdue, %v", due, ok, want)
+	}
+	send(3, due.UnixNano())
+	due2, ok := p.probe.earlyProbeDue(loss, spacing)
+	if want := due.Add(spacing); !ok || !due2.Equal(want) {
+		t.Fatalf("two unanswered: next early probe at %v %v, want a spacing later, %v", due2, ok, want)
+	}
+	send(4, due2.UnixNano())
+	if due, ok := p.probe.earlyProbeDue(loss, spacing); ok {
+		t.Fatalf("%d probes unanswered: another early probe at %v", loss, due)
+	}
+	// A reply to any of them: no early probe until a new one is overdue.
+	tn.handleProbe(p, reply(4, due2.UnixNano()), due2.Add(10*time.Millisecond))
+	if due, ok := p.probe.earlyProbeDue(loss, spacing); ok {
+		t.Fatalf("after the reply: early probe at %v", due)
+	}
+}

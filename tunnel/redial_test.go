@@ -3,6 +3,9 @@ package tunnel
 import (
 	"testing"
 	"time"
+
+	"github.com/l2wg/l2wg/bridge"
+	"golang.zx2c4.com/wireguard/device"
 )
 
 // TestRedialDue: a peer may be redialled once per redialEvery, at most
@@ -36,4 +39,39 @@ func TestRedialDue(t *testing.T) {
 	if p.redials.Load() != 0 {
 		t.Errorf("redials %d after the peer was heard from; want 0", p.redials.Load())
 	}
+}
+
+// TestRedialEndsTheSession: a redial drops the session's keys, so the peer
+// has no session until a new handshake completes (a session flag left set
+// would hand frames to wireguard-go, which stages them, pinning its
+// bounded buffers, as no key may send them), and the device's record of
+// the old handshake does not bring it back; once the peer is reachable
+// again, a session comes back.
+func TestRedialEndsTheSession(t *testing.T) {
+	m, tns := memTunnels(t, 2, func() Switch { return newSinkSwitch() })
+	a := tns[0]
+	p := a.Peers()[0]
+	if !p.hasSession(time.Now()) {
+		t.Fatal("no session after the handshake")
+	}
+	m.nodes[1].cut.Store(true) // the peer goes away: the redial's initiation is lost
+	wp := a.dev.LookupPeer(device.NoisePublicKey(p.cfg.PublicKey))
+	now := time.Now()
+	if !a.redial(p, wp, now) {
+		t.Fatal("redial failed")
+	}
+	if p.hasSession(now) {
+		t.Error("session after a redial dropped its keys")
+	}
+	a.refreshSessions(now)
+	if p.hasSession(now) {
+		t.Error("session after a refresh: the old handshake carries none after a redial")
+	}
+	before := a.Drops().NoSession
+	p.WriteFrames([]bridge.Frame{{Data: ethFrame(t, 60, 0)}})
+	if got := a.Drops().NoSession - before; got != 1 {
+		t.Errorf("a frame to the redialled peer: %d withheld (Drops.NoSession), want 1: it went to wireguard-go, which has no key to send it", got)
+	}
+	m.nodes[1].cut.Store(false)
+	waitSessions(t, tns...)
 }

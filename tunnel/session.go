@@ -89,8 +89,8 @@ func (t *Tunnel) refreshSessions(now time.Time) bool {
 		if cur == nil {
 			return
 		}
-		if sec != 0 || nsec != 0 {
-			until := time.Unix(sec, nsec).Add(device.RejectAfterTime - sessionMargin).UnixNano()
+		if hs := time.Unix(sec, nsec); (sec != 0 || nsec != 0) && hs.UnixNano() > cur.expired.Load() {
+			until := hs.Add(device.RejectAfterTime - sessionMargin).UnixNano()
 			if until > cur.sessionUntil.Load() {
 				cur.sessionUntil.Store(until)
 			}

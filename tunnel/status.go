@@ -191,6 +191,14 @@ func (t *Tunnel) redial(p *PeerPort, wp *device.Peer, now time.Time) bool {
 	n := p.redials.Add(1)
 	t.log.Debug("redial: new handshake initiation", "peer", p.cfg.Name, "redials", n)
 	wp.ExpireCurrentKeypairs()
+	// No key may send any more: the session is over until a handshake
+	// after this one (refreshSessions) or a packet from the peer says
+	// otherwise. Left set, the flag would hand frames to wireguard-go,
+	// which stages them, pinning its bounded buffers (session.go), and keep
+	// the peer off Nudge. The instant is taken after the expiry, so a
+	// handshake that completed before it never counts.
+	p.expired.Store(time.Now().UnixNano())
+	p.sessionUntil.Store(0)
 	return wp.SendHandshakeInitiation(false) == nil
 }
 

@@ -37,6 +37,15 @@ import (
 //     (SetConnected), only such nodes are candidates, and a forwarder
 //     without any yields: a standby whose tunnels are not up yet does not
 //     take over a LAN it could not carry.
+//   - Silence counts only while this node listens: when the caller was not
+//     running for more than a hello interval (Tick is due at least every
+//     interval; a process starved of CPU misses that), the hellos sent
+//     meanwhile may still wait in the TAP's queue, so every node heard is
+//     given one more interval from the end of the stall before it is gone.
+//     Without that, a standby that wakes from a stall expires a live
+//     forwarder before reading its queued hellos and forwards beside it:
+//     an overlap. A real death during a stall costs at most one interval
+//     more (counted in Stalls).
 //   - If two forwarders hear each other (a split LAN healed, or hellos lost
 //     for a whole hold time), the higher ID yields at once: both forward at
 //     most until the first hello crosses, one hello interval.
@@ -170,6 +179,7 @@ type ForwarderConfig struct {
 type Forwarder struct {
 	cfg        ForwarderConfig
 	listenFrom time.Time // start of the inhibition
+	lastCall   time.Time // the latest time passed in: a stall is a longer gap
 	forwarding bool
 	connected  bool
 	seq        uint32
@@ -193,6 +203,7 @@ type ForwarderStats struct {
 	Lost                uint64 // gaps in the sequences heard
 	Yields              uint64 // forwarding given up to a lower-ID forwarder
 	Takeovers           uint64 // times this node became the forwarder
+	Stalls              uint64 // calls more than an interval after the previous one
 }
 
 // NewForwarder returns a node's Forwarder, listening from now.
@@ -247,6 +258,7 @@ func (f *Forwarder) Receive(frame []byte, now time.Time) error {
 		f.stats.Own++
 		return nil
 	}
+	f.noteCall(now) // before the hello counts: the others heard during a stall get their grace
 	if old, ok := f.lans[h.Node]; ok && h.Seq-old.seq > 1 && h.Seq-old.seq < 1<<31 {
 		f.stats.Lost += uint64(h.Seq - old.seq - 1)
 	}
@@ -257,6 +269,7 @@ func (f *Forwarder) Receive(frame []byte, now time.Time) error {
 
 // Tick forgets the nodes gone silent and applies the rules at now.
 func (f *Forwarder) Tick(now time.Time) {
+	f.noteCall(now)
 	otherForwarder, anyConnected := NodeID(0), f.connected
 	for id, n := range f.lans {
 		if !now.Before(n.last.Add(n.hold)) {
@@ -286,6 +299,25 @@ func (f *Forwarder) Tick(now time.Time) {
 	case otherForwarder == 0 && lowest == f.cfg.Self && now.Sub(f.listenFrom) >= f.cfg.Inhibition:
 		f.forwarding = true
 		f.stats.Takeovers++
+	}
+}
+
+// noteCall records a call at now; after a stall (more than an interval
+// since the previous call) every node heard is live until at least one
+// interval from now.
+func (f *Forwarder) noteCall(now time.Time) {
+	if !f.lastCall.IsZero() && now.Sub(f.lastCall) > f.cfg.HelloInterval {
+		f.stats.Stalls++
+		grace := now.Add(f.cfg.HelloInterval)
+		for id, n := range f.lans {
+			if n.last.Add(n.hold).Before(grace) {
+				n.last = grace.Add(-n.hold)
+				f.lans[id] = n
+			}
+		}
+	}
+	if now.After(f.lastCall) {
+		f.lastCall = now
 	}
 }
 

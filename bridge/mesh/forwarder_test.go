@@ -303,3 +303,61 @@ func TestForwarderIgnoresBadAndOwn(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// A standby whose process stalls (no call for 500 ms, longer than the hold
+// time) while the forwarder's hellos wait in its queue must not take over
+// when it wakes: the forwarder is live. With no hello queued (the forwarder
+// died during the stall) it takes over one interval after the stall.
+func TestForwarderStall(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	hello := func(seq uint32) []byte {
+		return AppendHello(nil, [6]byte{0xfe, 4}, HelloMsg{Node: 4, Forwarder: true, Interval: DefaultHelloInterval, Seq: seq})
+	}
+	standby := func() *Forwarder {
+		f := NewForwarder(ForwarderConfig{Self: 9, MAC: [6]byte{0xfe, 9}}, t0)
+		for i := 0; i <= 10; i++ {
+			at := t0.Add(time.Duration(i) * DefaultHelloInterval)
+			if err := f.Receive(hello(uint32(i+1)), at); err != nil {
+				t.Fatal(err)
+			}
+			f.Tick(at.Add(50 * time.Millisecond))
+		}
+		if f.Forwarding() {
+			t.Fatal("the standby forwards beside a live forwarder")
+		}
+		return f
+	}
+	last := t0.Add(10 * DefaultHelloInterval)
+	woke := last.Add(500 * time.Millisecond)
+
+	f := standby()
+	f.Tick(woke) // the routine runs first after the stall
+	if f.Forwarding() {
+		t.Fatal("took over on waking from a stall, before reading the queued hellos")
+	}
+	if err := f.Receive(hello(12), woke.Add(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	for at := woke; at.Before(woke.Add(250 * time.Millisecond)); at = at.Add(10 * time.Millisecond) {
+		f.Tick(at)
+		if f.Forwarding() {
+			t.Fatalf("forwards %v after the stall while the forwarder's last hello is %v old", at.Sub(woke), at.Sub(woke.Add(time.Millisecond)))
+		}
+	}
+	if f.Stats().Stalls != 1 {
+		t.Errorf("stalls counted: %d, want 1", f.Stats().Stalls)
+	}
+
+	f = standby()
+	var took time.Duration
+	for at := woke; at.Before(woke.Add(time.Second)); at = at.Add(10 * time.Millisecond) {
+		f.Tick(at)
+		if f.Forwarding() {
+			took = at.Sub(woke)
+			break
+		}
+	}
+	if took < DefaultHelloInterval || took > DefaultHelloInterval+10*time.Millisecond {
+		t.Errorf("the forwarder died during the stall: took over %v after it, want one interval (%v)", took, DefaultHelloInterval)
+	}
+}

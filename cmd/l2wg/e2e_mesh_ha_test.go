@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -100,7 +101,7 @@ func TestE2EMeshHAPair(t *testing.T) {
 	t.Logf("killed %s (site A's forwarder): vma -> vmb again %v after the kill, longest gap %v, %d replies after",
 		fwd, o.Resumed.Round(time.Millisecond), o.LongestGap.Round(time.Millisecond), o.After)
 	if o.Resumed >= time.Second {
-		t.Errorf("vma -> vmb again %v after the kill of %s; want under 1s", o.Resumed, fwd)
+		t.Errorf("vma -> vmb again %v after the kill of %s; want under 1s; the stream's gaps over 100 ms:\n%s", o.Resumed, fwd, pingGaps(p.Log(), killed, 100*time.Millisecond))
 	}
 	if got := tp.appointed(other); got != other {
 		t.Fatalf("after the kill of %s, %s does not forward", fwd, other)
@@ -160,4 +161,30 @@ func (tp *topo) appointed(hvs ...string) string {
 		tp.t.Fatalf("appointed forwarders among %v: %v, want exactly one", hvs, got)
 	}
 	return got[0]
+}
+
+// pingGaps lists, for a failure's message, the reply lines of a ping -D
+// stream on either side of each gap longer than min, with the gap's end
+// relative to failed: whether requests were lost in it (icmp_seq skips) or
+// the pinger did not send (consecutive, short round trip).
+func pingGaps(out string, failed time.Time, min time.Duration) string {
+	var b strings.Builder
+	var prev time.Time
+	var prevLine string
+	for _, l := range strings.Split(out, "\n") {
+		end := strings.IndexByte(l, ']')
+		if !strings.HasPrefix(l, "[") || end < 0 || !strings.Contains(l, " bytes from ") {
+			continue
+		}
+		f, err := strconv.ParseFloat(l[1:end], 64)
+		if err != nil {
+			continue
+		}
+		at := time.Unix(0, int64(f*1e9))
+		if !prev.IsZero() && at.Sub(prev) > min {
+			fmt.Fprintf(&b, "  %v ending %v after the failure:\n    %s\n    %s\n", at.Sub(prev).Round(time.Millisecond), at.Sub(failed).Round(time.Millisecond), prevLine, l)
+		}
+		prev, prevLine = at, l
+	}
+	return b.String()
 }

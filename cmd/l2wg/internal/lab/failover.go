@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"strconv"
 	"time"
 )
 
@@ -16,9 +15,12 @@ import (
 // An Outage is what a ping stream across a failure shows.
 type Outage struct {
 	// Resumed is the time from the failure to the reply that ends the
-	// longest gap after it: when traffic flowed again.
+	// longest gap after it (as LongestGap counts gaps): when traffic
+	// flowed again.
 	Resumed time.Duration
-	// LongestGap is the longest time between two consecutive replies.
+	// LongestGap is the longest time between two consecutive replies
+	// that the network answers for (gapBetween: not the time a starved
+	// pinger did not send).
 	LongestGap time.Duration
 	// Replies counts every reply; After those after the stream resumed.
 	Replies, After int
@@ -33,13 +35,10 @@ var pingReply = regexp.MustCompile(`(?m)^\[(\d+\.\d+)\] \d+ bytes from `)
 // after the longest gap, the last one within a second of end, and at least
 // half as many per second as before the failure.
 func MeasureOutage(out string, failed, end time.Time) (Outage, error) {
-	var ts []time.Time
-	for _, m := range pingReply.FindAllStringSubmatch(out, -1) {
-		f, err := strconv.ParseFloat(m[1], 64)
-		if err != nil {
-			continue
-		}
-		ts = append(ts, time.Unix(0, int64(f*1e9)))
+	rs := parseReplies(out)
+	ts := make([]time.Time, len(rs))
+	for i, r := range rs {
+		ts[i] = r.at
 	}
 	var o Outage
 	o.Replies = len(ts)
@@ -53,7 +52,7 @@ func MeasureOutage(out string, failed, end time.Time) (Outage, error) {
 		if i == 0 {
 			continue
 		}
-		gap := t.Sub(ts[i-1])
+		gap := gapBetween(rs[i-1], rs[i])
 		o.LongestGap = max(o.LongestGap, gap)
 		if t.After(failed) && gap > longestAfter {
 			longestAfter, resumed = gap, i
@@ -68,7 +67,7 @@ func MeasureOutage(out string, failed, end time.Time) (Outage, error) {
 	o.Resumed = ts[resumed].Sub(failed)
 	o.After = len(ts) - resumed
 	for i := resumed + 1; i < len(ts); i++ {
-		if gap := ts[i].Sub(ts[i-1]); gap > time.Second {
+		if gap := gapBetween(rs[i-1], rs[i]); gap > time.Second {
 			return o, fmt.Errorf("the stream resumed %v after the failure, then stopped again for %v", o.Resumed, gap)
 		}
 	}

@@ -28,6 +28,26 @@ outer:
 	return b.String()
 }
 
+// starvedPingOutput is pingOutput with requests lost in [lostFrom, lostTo)
+// and, in [stallFrom, stallTo), none sent (the pinger did not run): no
+// sequence number is skipped there.
+func starvedPingOutput(start, end, lostFrom, lostTo, stallFrom, stallTo time.Time) string {
+	var b strings.Builder
+	seq := 1
+	for t := start; t.Before(end); t = t.Add(10 * time.Millisecond) {
+		switch {
+		case !t.Before(stallFrom) && t.Before(stallTo):
+			continue
+		case !t.Before(lostFrom) && t.Before(lostTo):
+			seq++
+			continue
+		}
+		fmt.Fprintf(&b, "[%d.%06d] 64 bytes from 192.168.77.63: icmp_seq=%d ttl=64 time=0.5 ms\n", t.Unix(), t.Nanosecond()/1000, seq)
+		seq++
+	}
+	return b.String()
+}
+
 func TestMeasureOutage(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
@@ -43,6 +63,14 @@ func TestMeasureOutage(t *testing.T) {
 			name:    "resumes",
 			out:     pingOutput(t0, end, [2]time.Time{at(2*time.Second + 5*time.Millisecond), at(2*time.Second + 305*time.Millisecond)}),
 			resumed: 310 * time.Millisecond, // the first reply on the 10 ms grid after the gap
+		},
+		{
+			// The real gap (300 ms, requests lost), then the pinger
+			// starved for 700 ms (it sent nothing: the next reply answers
+			// the next request): traffic resumed after the first.
+			name:    "pinger starved later",
+			out:     starvedPingOutput(t0, end, at(2*time.Second+5*time.Millisecond), at(2*time.Second+305*time.Millisecond), at(3300*time.Millisecond), at(4*time.Second)),
+			resumed: 310 * time.Millisecond,
 		},
 		{
 			name:        "never resumes",

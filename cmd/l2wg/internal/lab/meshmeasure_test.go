@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +159,34 @@ func TestMeshTopologies(t *testing.T) {
 	}
 	if _, err := Parse("x.toml", []byte(strings.Replace(minimal, `vms = ["vm11"]`, `vms = ["vm11"]`+"\nlan = \"solo\"", 1))); err == nil || !strings.Contains(err.Error(), "no other site") {
 		t.Errorf("a LAN of one site: %v", err)
+	}
+}
+
+// A pinger starved of CPU sends nothing for a while: the gap before the
+// next reply, which answers the very next request in a round trip of
+// 0.5 ms, is not the network's. A lost request or a long round trip is.
+func TestLongestGapStarvedPinger(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	line := func(d time.Duration, seq int, rtt string) string {
+		ts := at(d)
+		return fmt.Sprintf("[%d.%06d] 64 bytes from 192.168.77.63: icmp_seq=%d ttl=64 time=%s ms\n", ts.Unix(), ts.Nanosecond()/1000, seq, rtt)
+	}
+	for _, tc := range []struct {
+		name string
+		out  string
+		want time.Duration
+	}{
+		{"starved", line(0, 1, "0.5") + line(10*time.Millisecond, 2, "0.5") + line(745*time.Millisecond, 3, "0.478") + line(755*time.Millisecond, 4, "0.5"), 10 * time.Millisecond},
+		{"held by the network", line(0, 1, "0.5") + line(10*time.Millisecond, 2, "0.5") + line(745*time.Millisecond, 3, "730") + line(755*time.Millisecond, 4, "0.5"), 730 * time.Millisecond},
+		{"requests lost", line(0, 1, "0.5") + line(10*time.Millisecond, 2, "0.5") + line(745*time.Millisecond, 60, "0.5") + line(755*time.Millisecond, 61, "0.5"), 735 * time.Millisecond},
+	} {
+		rs := parseReplies(tc.out)
+		if len(rs) != 4 {
+			t.Fatalf("%s: %d replies parsed", tc.name, len(rs))
+		}
+		if g := LongestGap(rs, t0, at(760*time.Millisecond)); g < tc.want-time.Millisecond || g > tc.want+time.Millisecond {
+			t.Errorf("%s: longest gap %v, want %v", tc.name, g, tc.want)
+		}
 	}
 }
