@@ -29,8 +29,6 @@ const (
 
 	// DefaultProbeInterval is how often each peer is probed.
 	DefaultProbeInterval = 100 * time.Millisecond
-	// DefaultProbeLoss is how many probes in a row may go unanswered.
-	DefaultProbeLoss = 3
 )
 
 // ctrlPacket is a control chunk waiting for wireguard-go's reader.
@@ -269,95 +267,29 @@ func (t *Tunnel) speaksFirst(p *PeerPort, now time.Time) bool {
 	return heard || now.Sub(since) >= initiateGrace
 }
 
-// routineProbe probes every peer every interval, and a peer whose oldest
-// unanswered probe is overdue sooner: it gets the rest of its loss probes
-// at once, each earlyProbeSpacing after the one before (see earlyProbeDue),
-// so that a dead peer or a cut link is seen about one round trip after the
-// first miss instead of (loss-1) intervals later. A single lost probe costs
-// one or two extra probes and no failure.
-func (t *Tunnel) routineProbe(interval time.Duration, loss int) {
+// routineProbe probes every peer every interval.
+func (t *Tunnel) routineProbe(interval time.Duration) {
 	defer t.wg.Done()
-	spacing := min(interval/4, earlyProbeSpacing)
-	wake := time.NewTimer(interval)
-	defer wake.Stop()
-	nextTick := time.Now().Add(interval)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
 	for {
 		select {
 		case <-t.done:
 			return
-		case <-wake.C:
-		}
-		now := time.Now()
-		regular := !now.Before(nextTick)
-		if regular {
-			nextTick = nextTick.Add(interval)
-			if nextTick.Before(now) { // a stall: do not catch up
-				nextTick = now.Add(interval)
-			}
-		}
-		next := nextTick
-		t.mu.Lock()
-		for _, p := range t.peers {
-			if !regular {
-				due, ok := p.probe.earlyProbeDue(loss, spacing)
-				if !ok || now.Before(due) {
-					if ok && due.Before(next) {
-						next = due
-					}
+		case now := <-tick.C:
+			t.mu.Lock()
+			for _, p := range t.peers {
+				if !t.speaksFirst(p, now) {
 					continue
 				}
-			} else if !t.speaksFirst(p, now) {
-				continue
+				var pkt ctrlPacket
+				pkt.dst = p.label
+				seq, at := p.probe.seq.Add(1), now.UnixNano()
+				p.probe.sent(seq, at)
+				putProbe(&pkt.data, probeRequest, seq, at)
+				t.sendControl(p, pkt, now)
 			}
-			t.sendProbeLocked(p, now)
-			if due, ok := p.probe.earlyProbeDue(loss, spacing); ok && due.Before(next) {
-				next = due
-			}
+			t.mu.Unlock()
 		}
-		t.mu.Unlock()
-		wake.Reset(max(time.Until(next), 0))
 	}
-}
-
-// earlyProbeSpacing is the least time between the early probes that follow
-// a miss: a burst of loss this long does not swallow all of them.
-const earlyProbeSpacing = 25 * time.Millisecond
-
-// earlyProbeDue is when the peer's next probe is due ahead of the interval
-// (ok false: none is): once the oldest probe sent after the latest one
-// answered is overdue, and fewer than loss have been sent, one probe every
-// spacing until there are loss.
-func (s *probeState) earlyProbeDue(loss int, spacing time.Duration) (time.Time, bool) {
-	if s.lastReply.Load() == 0 {
-		return time.Time{}, false
-	}
-	wait := s.overdueAfter()
-	s.outstanding.Lock()
-	defer s.outstanding.Unlock()
-	latest, newest := s.outstanding.latest, s.seq.Load()
-	sent := newest - latest
-	if int32(sent) <= 0 || sent >= uint32(loss) {
-		return time.Time{}, false
-	}
-	first := s.outstanding.probes[(latest+1)%probeWindow]
-	last := s.outstanding.probes[newest%probeWindow]
-	if first.seq != latest+1 || first.sent == 0 || last.seq != newest || last.sent == 0 {
-		return time.Time{}, false
-	}
-	overdue := time.Unix(0, first.sent).Add(wait)
-	spaced := time.Unix(0, last.sent).Add(spacing)
-	if spaced.After(overdue) {
-		return spaced, true
-	}
-	return overdue, true
-}
-
-// sendProbeLocked sends p a probe now. Called with t.mu held.
-func (t *Tunnel) sendProbeLocked(p *PeerPort, now time.Time) {
-	var pkt ctrlPacket
-	pkt.dst = p.label
-	seq, at := p.probe.seq.Add(1), now.UnixNano()
-	p.probe.sent(seq, at)
-	putProbe(&pkt.data, probeRequest, seq, at)
-	t.sendControl(p, pkt, now)
 }

@@ -49,11 +49,6 @@ type Config struct {
 	// ProbeInterval is how often each peer is probed for liveness and round
 	// trip time; 0: DefaultProbeInterval.
 	ProbeInterval time.Duration
-	// ProbeLoss is how many probes in a row a peer may leave unanswered
-	// before it counts as down (PeerPort.Answering); after a miss that many
-	// are sent without waiting for the interval (probe.go). 0:
-	// DefaultProbeLoss.
-	ProbeLoss int
 	// Buffers bounds the packet buffers wireguard-go may have in use at once
 	// (each is 64 KiB), and with them the packets in flight and most of the
 	// memory of a busy node; 0: DefaultBuffers. Raised to MinBuffers(Bind)
@@ -209,13 +204,10 @@ func New(cfg Config, sw Switch) (*Tunnel, error) {
 	if cfg.ProbeInterval <= 0 {
 		cfg.ProbeInterval = DefaultProbeInterval
 	}
-	if cfg.ProbeLoss <= 0 {
-		cfg.ProbeLoss = DefaultProbeLoss
-	}
 	t.wg.Add(3)
 	go t.routineWatchSessions()
 	go t.routineExpireReassembly()
-	go t.routineProbe(cfg.ProbeInterval, cfg.ProbeLoss)
+	go t.routineProbe(cfg.ProbeInterval)
 	return t, nil
 }
 

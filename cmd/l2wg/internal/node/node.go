@@ -242,7 +242,6 @@ func (n *Node) openTunnel() error {
 		},
 		Logger:        n.log,
 		ProbeInterval: cfg.ProbeInterval,
-		ProbeLoss:     cfg.ProbeLoss,
 	}, n.capture.Wrap(sw))
 	if err != nil {
 		return err
