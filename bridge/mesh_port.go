@@ -6,7 +6,14 @@ import (
 	"sync/atomic"
 
 	"github.com/l2wg/l2wg/bridge/mesh"
+	"github.com/l2wg/l2wg/frag"
 )
+
+// The mesh's data header goes in front of frames up to the longest a TAP
+// gives (frag.MaxEthernetLen): the tunnel must carry the sum, or the
+// longest superframes would be dropped as too big (this does not compile
+// if the header outgrows frag's room for it).
+const _ = uint(frag.MaxEncapLen - mesh.HeaderLen)
 
 // MeshPort is how the switch forwards by the mesh protocol (bridge/mesh):
 // one bridge port that stands for the whole mesh. In mesh mode the tunnels

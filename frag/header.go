@@ -7,9 +7,16 @@ const (
 	FragHeaderLen  = 12 // header of a fragment
 	OffloadLen     = 10 // opaque offload (virtio-net) header carried before the frame
 
-	MinFrameLen  = 14                       // an Ethernet header
-	MaxFrameLen  = 65535 + 18               // a 64 KiB superframe behind a tagged Ethernet header
-	MaxStreamLen = OffloadLen + MaxFrameLen // offload header and frame
+	MinFrameLen = 14 // an Ethernet header
+	// MaxEthernetLen is the longest frame a TAP gives or takes: a 64 KiB
+	// superframe behind a tagged Ethernet header.
+	MaxEthernetLen = 65535 + 18
+	// MaxEncapLen is the room a frame has for a header its switch puts in
+	// front of it (the shortest-path mesh's data header, bridge/mesh), so
+	// that the longest superframe still crosses with one.
+	MaxEncapLen  = 16
+	MaxFrameLen  = MaxEthernetLen + MaxEncapLen // the longest frame carried
+	MaxStreamLen = OffloadLen + MaxFrameLen     // offload header and frame
 
 	// MinFragmentPayload is the least payload a fragment other than the last
 	// may carry; smaller ones are dropped as malformed.

@@ -82,7 +82,7 @@ func (p *tapPort) newReader(sw interface {
 		frames: make([]bridge.Frame, tapBatch),
 	}
 	for i := range r.bufs {
-		r.bufs[i] = make([]byte, frag.MaxFrameLen)
+		r.bufs[i] = make([]byte, frag.MaxEthernetLen)
 	}
 	return r
 }
