@@ -14,6 +14,10 @@ func TestRedialDue(t *testing.T) {
 	tn := &Tunnel{}
 	p := &PeerPort{}
 	t0 := time.Unix(1000, 0)
+	if tn.redialDue(p, t0) {
+		t.Fatal("a peer without an endpoint (it dials us) is due")
+	}
+	p.cfg.Endpoint = "192.0.2.1:51820"
 	if !tn.redialDue(p, t0) {
 		t.Fatal("a peer never redialled is not due")
 	}

@@ -170,8 +170,14 @@ const (
 	redialMax   = 20
 )
 
-// redialDue reports whether p may be redialled now.
+// redialDue reports whether p may be redialled now. A peer without a
+// configured endpoint never is: it dials us (behind NAT, or a peer that
+// runs no probes), and a redial would only throw away the keys of the
+// session it made.
 func (t *Tunnel) redialDue(p *PeerPort, now time.Time) bool {
+	if p.cfg.Endpoint == "" {
+		return false
+	}
 	last := p.lastRedial.Load()
 	if now.UnixNano()-last < int64(redialEvery) {
 		return false
