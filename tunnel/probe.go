@@ -60,14 +60,12 @@ type probeState struct {
 	// it is (and pick its own path cost) or keep its port up with replies
 	// to probes it never received.
 	outstanding struct {
-		sync.Mutex // protects probes and latest
+		sync.Mutex // protects probes
 		probes     [probeWindow]sentProbe
-		latest     uint32 // the latest-sent probe answered
 	}
 
 	lastReply atomic.Int64 // unix ns of the last echo; 0: never
 	srtt      atomic.Int64 // smoothed round trip, ns; 0: no sample yet
-	rttvar    atomic.Int64 // mean deviation of the round trip, ns
 
 	// The least round trip of the current and the previous minRTTWindow:
 	// the path's propagation delay without the queueing that load adds.
@@ -98,72 +96,17 @@ func (s *probeState) answered(seq uint32, echoed int64) (sent int64, ok bool) {
 	}
 	sent = pr.sent
 	pr.sent = 0
-	if int32(seq-s.outstanding.latest) > 0 {
-		s.outstanding.latest = seq
-	}
 	return sent, true
 }
 
-// probeMargin is the least slack a reply has past the smoothed round trip
-// before its probe counts as overdue; a jittery path gets four mean
-// deviations instead when that is more (RFC 6298's retransmit timeout).
-const probeMargin = 20 * time.Millisecond
-
-// overdueAfter is how long after its send time a probe counts as
-// unanswered.
-func (s *probeState) overdueAfter() time.Duration {
-	return time.Duration(s.srtt.Load()) + max(probeMargin, 4*time.Duration(s.rttvar.Load()))
-}
-
-// Answering reports whether the peer answers its probes. It does until
-// loss probes in a row, sent after the latest one it answered, are each
-// overdue: unanswered a round trip plus a margin after their own send time.
-// So one lost probe, or a late reply, never takes a port down, and a cut is
-// seen (loss-1) x the interval plus one round trip and the margin after the
-// first probe it swallowed, where counting from the last reply received
-// costs a second round trip. A reply to any of the overdue probes makes
-// the peer answering again. A peer that never answered a probe (an older
-// l2wg) is judged answering.
-//
-// While answering, until is when the peer stops if no reply comes, or zero
-// while that is not known (the loss-th unanswered probe not sent yet):
-// callers can wake at that instant instead of polling.
-func (p *PeerPort) Answering(now time.Time, loss int) (ok bool, until time.Time) {
-	s := &p.probe
-	if loss <= 0 || s.lastReply.Load() == 0 {
-		return true, time.Time{}
-	}
-	wait := s.overdueAfter()
-	s.outstanding.Lock()
-	k := s.outstanding.latest + uint32(loss)
-	pr := s.outstanding.probes[k%probeWindow]
-	s.outstanding.Unlock()
-	switch {
-	case pr.seq == k && pr.sent != 0:
-		until = time.Unix(0, pr.sent).Add(wait)
-		return now.Before(until), until
-	case pr.seq != k && int32(pr.seq-k) > 0:
-		return false, time.Time{} // the window has moved past probe k: long overdue
-	default:
-		return true, time.Time{} // probe k not sent yet
-	}
-}
-
-// sample folds one round trip into the smoothed RTT and its mean deviation
-// (RFC 6298's gains, 1/8 and 1/4) and the windowed minimum.
+// sample folds one round trip into the smoothed RTT (RFC 6298's 1/8 gain)
+// and the windowed minimum.
 func (s *probeState) sample(rtt time.Duration, now time.Time) {
 	ns := now.UnixNano()
 	s.lastReply.Store(ns)
 	if old := s.srtt.Load(); old == 0 {
 		s.srtt.Store(int64(rtt))
-		s.rttvar.Store(int64(rtt) / 2)
 	} else {
-		dev := int64(rtt) - old
-		if dev < 0 {
-			dev = -dev
-		}
-		v := s.rttvar.Load()
-		s.rttvar.Store(v + (dev-v)/4)
 		s.srtt.Store(old + (int64(rtt)-old)/8)
 	}
 	if ns-s.winStart.Load() > int64(minRTTWindow) {

@@ -23,7 +23,7 @@ func nudgeLoop(t *testing.T, tn *Tunnel) {
 				for _, p := range tn.Peers() {
 					if !p.HasSession(now) {
 						tn.Nudge(p)
-					} else if ok, _ := p.Answering(now, 3); !ok {
+					} else if rtt, last := p.RTT(); !last.IsZero() && now.Sub(last) >= 3*DefaultProbeInterval+rtt {
 						tn.Rehandshake(p)
 					}
 				}

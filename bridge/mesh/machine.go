@@ -310,23 +310,6 @@ func (m *Machine) Tick(now time.Time) []Action {
 	return m.finish(now)
 }
 
-// Due is when a Tick next has a held change to carry out: this node's
-// record to originate (OriginateHold) or the tables to compute (SPFHold);
-// zero when none is pending. A driver that ticks at that instant, rather
-// than at its next periodic tick, adds no delay to a failover.
-func (m *Machine) Due() time.Time {
-	var due time.Time
-	if m.ownDirty {
-		due = m.lastOrig.Add(m.cfg.OriginateHold)
-	}
-	if m.dirty && !m.syncing {
-		if at := m.dirtyAt.Add(m.cfg.SPFHold); due.IsZero() || at.Before(due) {
-			due = at
-		}
-	}
-	return due
-}
-
 // finish ends every entry point: leave syncing if due, compute if due, and
 // return the actions.
 func (m *Machine) finish(now time.Time) []Action {

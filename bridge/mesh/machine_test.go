@@ -62,45 +62,6 @@ func TestTwoWayCheck(t *testing.T) {
 	}
 }
 
-// TestDue: Due names the instant a held table computation falls due, so
-// that a driver can tick then; a tick just before it computes nothing, a
-// tick at it computes, and then nothing is due.
-func TestDue(t *testing.T) {
-	a := mustNew(t, Config{Key: labKey(1)})
-	kb := labKey(2)
-	a.AdjacencyUp(1, kb, 10, labEpoch)
-	a.Receive(1, encRecord(t, Record{Origin: kb, Seq: 1, Lifetime: 60, Links: []Link{{IDFromKey(labKey(1)), 10}}}), labEpoch)
-	settleMachine(a, labEpoch.Add(DefaultSyncTimeout))
-	settleMachine(a, labEpoch.Add(DefaultSyncTimeout+time.Second))
-	if due := a.Due(); !due.IsZero() {
-		t.Fatalf("settled machine: due %v, want zero", due)
-	}
-	now := labEpoch.Add(DefaultSyncTimeout + 2*time.Second)
-	// B drops A: the edge leaves the graph, B is unreachable once computed.
-	a.Receive(1, encRecord(t, Record{Origin: kb, Seq: 2, Lifetime: 60}), now)
-	want := now.Add(DefaultSPFHold)
-	if due := a.Due(); !due.Equal(want) {
-		t.Fatalf("after a record: due %v, want %v (SPF hold after the change)", due, want)
-	}
-	changed := func(acts []Action) bool {
-		for _, ac := range acts {
-			if ac.Kind == TablesChanged {
-				return true
-			}
-		}
-		return false
-	}
-	if changed(a.Tick(want.Add(-time.Nanosecond))) || !a.Table().Reachable(IDFromKey(kb)) {
-		t.Fatal("tables computed before they were due")
-	}
-	if !changed(a.Tick(want)) || a.Table().Reachable(IDFromKey(kb)) {
-		t.Fatal("tables not computed when due")
-	}
-	if due := a.Due(); !due.IsZero() {
-		t.Fatalf("after computing: due %v, want zero", due)
-	}
-}
-
 // settleMachine ticks at now and once the SPF hold has passed.
 func settleMachine(m *Machine, now time.Time) {
 	m.Tick(now)

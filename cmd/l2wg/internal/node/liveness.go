@@ -25,8 +25,7 @@ type liveness struct {
 // port is up while WireGuard has a session with the peer and the peer
 // answers its liveness probes (one that never answered one, such as an
 // older l2wg, is judged by its session alone). Probe loss takes a port down
-// once probe_loss probes in a row are overdue (tunnel.PeerPort.Answering):
-// about probe_loss x probe_interval, far sooner than WireGuard notices.
+// within probe_loss x probe_interval, far sooner than WireGuard notices.
 func (lv *liveness) routineSpanningTree(done <-chan struct{}) {
 	interval := min(lv.interval, 100*time.Millisecond)
 	tick := time.NewTicker(interval)
@@ -70,6 +69,7 @@ func (lv *liveness) pollSessions(sessions map[bridge.PortID]bool, now time.Time)
 // (hasSession says which), and for a new one with every peer whose session
 // has gone quiet.
 func (lv *liveness) nudge(hasSession func(*tunnel.PeerPort) bool, now time.Time) {
+	deadline := time.Duration(lv.loss) * lv.interval
 	for _, p := range lv.tun.Peers() {
 		if !hasSession(p) {
 			lv.tun.Nudge(p)
@@ -77,8 +77,7 @@ func (lv *liveness) nudge(hasSession func(*tunnel.PeerPort) bool, now time.Time)
 		}
 		// A session whose probes go unanswered: the peer may have
 		// restarted with no memory of it. A new handshake finds out.
-		if ok, _ := p.Answering(now, lv.loss); !ok {
-			_, last := p.RTT()
+		if rtt, last := p.RTT(); deadline > 0 && !last.IsZero() && now.Sub(last) >= deadline+rtt {
 			lv.log.Debug("probes unanswered: new handshake", "peer", p.Name(), "since", now.Sub(last).Round(time.Millisecond))
 			lv.tun.Rehandshake(p)
 		}
@@ -87,9 +86,10 @@ func (lv *liveness) nudge(hasSession func(*tunnel.PeerPort) bool, now time.Time)
 
 // followPeers sets each peer port up or down.
 func (lv *liveness) followPeers(sessions map[bridge.PortID]bool, now time.Time) {
+	deadline := time.Duration(lv.loss) * lv.interval
 	for _, p := range lv.tun.Peers() {
 		rtt, last := p.RTT()
-		answering, _ := p.Answering(now, lv.loss)
+		answering := last.IsZero() || now.Sub(last) < deadline+rtt
 		up := sessions[p.PortID()] && answering
 		if !lv.st.SetLink(p.PortID(), up) {
 			continue

@@ -19,11 +19,7 @@ import (
 // answered probes, as for the spanning tree), their costs, the control
 // messages that come in on links and the time, and carries out its actions.
 
-// meshTick is the longest the driver goes without ticking the machine and
-// reading the peers' liveness. It also wakes at the instant a peer's probes
-// become overdue (tunnel.PeerPort.Answering) and when the machine has a held
-// change due (mesh.Machine.Due), so that neither a failure nor the flood and
-// SPF it causes wait for a tick.
+// meshTick is how often the machine is ticked and the peers' liveness read.
 const meshTick = 20 * time.Millisecond
 
 // meshNudgeEvery is how often peers without a session are nudged into a
@@ -50,10 +46,6 @@ type meshDriver struct {
 	up map[mesh.Port]meshAdj // live adjacencies; protected by mu
 	// names of links, for logs; protected by mu
 	names map[mesh.Port]string
-
-	// kick wakes routineMesh when a received message left the machine a
-	// held change, so that it ticks when that is due.
-	kick chan struct{}
 }
 
 type meshAdj struct {
@@ -66,7 +58,7 @@ func newMeshDriver(br *bridge.Bridge, pub [32]byte, log *slog.Logger) (*meshDriv
 		return nil, err
 	}
 	d := &meshDriver{mp: br.AttachMesh(m.ID()), log: log, m: m,
-		up: map[mesh.Port]meshAdj{}, names: map[mesh.Port]string{}, kick: make(chan struct{}, 1)}
+		up: map[mesh.Port]meshAdj{}, names: map[mesh.Port]string{}}
 	d.next.Store(firstMeshLink - 1)
 	d.mp.SetControlHandler(d.receive)
 	log.Info("mesh: shortest-path", "node", m.ID().String())
@@ -104,22 +96,8 @@ func (s meshSwitch) Input(in bridge.PortID, frames []bridge.Frame) {
 // receive hands a control message from a link to the machine.
 func (d *meshDriver) receive(from mesh.Port, msg []byte) {
 	d.mu.Lock()
-	d.applyLocked(d.m.Receive(from, msg, time.Now()))
-	due := d.m.Due()
-	d.mu.Unlock()
-	if !due.IsZero() {
-		select {
-		case d.kick <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// due is when the machine next has a held change to carry out (zero: none).
-func (d *meshDriver) due() time.Time {
-	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.m.Due()
+	d.applyLocked(d.m.Receive(from, msg, time.Now()))
 }
 
 func (d *meshDriver) tick(now time.Time) {
@@ -177,49 +155,35 @@ func (d *meshDriver) applyLocked(acts []mesh.Action) {
 // least round trip.
 func (n *Node) routineMesh() {
 	defer n.wg.Done()
-	wake := time.NewTimer(meshTick)
-	defer wake.Stop()
+	tick := time.NewTicker(meshTick)
+	defer tick.Stop()
 	lv := &liveness{tun: n.tun, log: n.log, interval: n.cfg.ProbeInterval, loss: n.cfg.ProbeLoss}
 	var lastNudge time.Time
 	for {
 		select {
 		case <-n.done:
 			return
-		case <-wake.C:
-		case <-n.mesh.kick:
+		case now := <-tick.C:
+			if now.Sub(lastNudge) >= meshNudgeEvery {
+				lastNudge = now
+				lv.nudge(func(p *tunnel.PeerPort) bool { return p.HasSession(now) }, now)
+			}
+			n.followMeshPeers(now)
+			n.mesh.tick(now)
 		}
-		now := time.Now()
-		if now.Sub(lastNudge) >= meshNudgeEvery {
-			lastNudge = now
-			lv.nudge(func(p *tunnel.PeerPort) bool { return p.HasSession(now) }, now)
-		}
-		next := now.Add(meshTick)
-		if at := n.followMeshPeers(now); !at.IsZero() && at.Before(next) {
-			next = at
-		}
-		n.mesh.tick(now)
-		if at := n.mesh.due(); !at.IsZero() && at.Before(next) {
-			next = at
-		}
-		wake.Reset(max(time.Until(next), 0))
 	}
 }
 
-// followMeshPeers brings each peer's adjacency up or down, and returns the
-// earliest instant at which a peer that answers now would stop answering if
-// no reply came (zero if none is known).
-func (n *Node) followMeshPeers(now time.Time) (next time.Time) {
+func (n *Node) followMeshPeers(now time.Time) {
+	deadline := time.Duration(n.cfg.ProbeLoss) * n.cfg.ProbeInterval
 	peers := n.applied.Load().Peers
 	for _, p := range n.tun.Peers() {
-		answering, until := p.Answering(now, n.cfg.ProbeLoss)
+		rtt, last := p.RTT()
+		answering := last.IsZero() || now.Sub(last) < deadline+rtt
 		_, mismatch := n.mesh.mp.LinkMismatch(mesh.Port(p.PortID())) // a spanning tree's BPDUs on it
 		up := p.HasSession(now) && answering && !mismatch
 		n.mesh.follow(mesh.Port(p.PortID()), p.Key(), up, n.meshCost(p, peers), now)
-		if up && !until.IsZero() && (next.IsZero() || until.Before(next)) {
-			next = until
-		}
 	}
-	return next
 }
 
 // meshCost is a peer's configured cost, or for "auto" the cost of its least
