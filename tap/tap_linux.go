@@ -31,6 +31,9 @@ type Device struct {
 	rd       readOp    // serialises ReadFrames
 	writeOps sync.Pool // of *writeOp
 	softBufs sync.Pool // of *softBuf, for software offload on a plain TAP
+
+	uso        usoState
+	usoWriters sync.Pool // of *usoWriter
 }
 
 // Open creates the TAP cfg.Name, or opens it if it exists and is persistent,

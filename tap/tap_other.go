@@ -160,3 +160,12 @@ func (d *Device) Close() error {
 	}
 	return nil
 }
+
+// No USO here: there is no Offload.
+func (d *Device) usoEnabled() bool               { return false }
+func (d *Device) getRun() *usoRun                { return new(usoRun) }
+func (d *Device) putRun(*usoRun)                 {}
+func (d *Device) writeRun(*usoRun) (bool, error) { return false, nil }
+
+// USO returns the counts of superframes written: none here.
+func (d *Device) USO() USOStats { return USOStats{} }

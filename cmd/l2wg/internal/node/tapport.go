@@ -30,18 +30,19 @@ type tapPort struct {
 var _ bridge.Port = (*tapPort)(nil)
 var _ bridge.Port = (*tunnel.PeerPort)(nil)
 
-// WriteFrames writes each frame, with its offload header, to the TAP.
+// WriteFrames writes the frames, with their offload headers, to the TAP
+// (runs of small UDP datagrams as one superframe: tap.WriteFrames).
 func (p *tapPort) WriteFrames(frames []bridge.Frame) {
-	for i := range frames {
-		if err := p.dev.WriteFrame((*tap.VNetHdr)(&frames[i].Offload), frames[i].Data); err != nil {
-			p.writeErrors.Add(1)
-			now := time.Now().UnixNano()
-			if last := p.lastErrLogged.Load(); now-last > int64(time.Second) && p.lastErrLogged.CompareAndSwap(last, now) {
-				p.log.Debug("write to tap failed", "err", err, "errors", p.writeErrors.Load())
-			}
+	if err := tap.WriteFrames(p.dev, frames, frameView); err != nil {
+		p.writeErrors.Add(1)
+		now := time.Now().UnixNano()
+		if last := p.lastErrLogged.Load(); now-last > int64(time.Second) && p.lastErrLogged.CompareAndSwap(last, now) {
+			p.log.Debug("write to tap failed", "err", err, "errors", p.writeErrors.Load())
 		}
 	}
 }
+
+func frameView(f *bridge.Frame) (*tap.VNetHdr, []byte) { return (*tap.VNetHdr)(&f.Offload), f.Data }
 
 // tapMAC derives the TAP's MAC from the node's public key: stable across
 // restarts, locally administered, and starting with 0xfe so that a Linux
