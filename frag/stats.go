@@ -16,6 +16,8 @@ type Stats struct {
 	TooBig       uint64 // chunks announcing a stream longer than MaxStreamLen or a frame longer than MaxFrameLen
 	UnknownType  uint64 // chunks of a type other than TypeEthernet
 	TooManyHoles uint64 // frames dropped because their received bytes were split in more than 64 ranges
+	Packed       uint64 // packed chunks received and checked (pack.go)
+	PackedFrames uint64 // frames in them
 
 	InProgress int // frames being reassembled
 	BytesHeld  int // bytes held by frames being reassembled, buffers and bookkeeping
@@ -34,6 +36,8 @@ type counters struct {
 	tooBig       atomic.Uint64
 	unknownType  atomic.Uint64
 	tooManyHoles atomic.Uint64
+	packed       atomic.Uint64
+	packedFrames atomic.Uint64
 }
 
 func (c *counters) addTo(st *Stats) {
@@ -48,6 +52,8 @@ func (c *counters) addTo(st *Stats) {
 	st.TooBig += c.tooBig.Load()
 	st.UnknownType += c.unknownType.Load()
 	st.TooManyHoles += c.tooManyHoles.Load()
+	st.Packed += c.packed.Load()
+	st.PackedFrames += c.packedFrames.Load()
 }
 
 // Stats returns the counters, summed over the shards with atomic reads; they

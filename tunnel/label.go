@@ -31,13 +31,19 @@ const (
 	// labelProto is the IPv4 protocol number in label headers: 253, reserved
 	// for experimentation (RFC 3692). No kernel ever sees these packets.
 	labelProto = 253
+	// labelUnpacksFlag, in the label header's type-of-service byte, says
+	// that the sender unpacks packed chunks (frag.TypePacked): a node
+	// packs frames for a peer only while the peer's packets carry it.
+	// Older nodes send 0 there and ignore the byte, so they never get a
+	// packed chunk (which they would drop as of unknown type).
+	labelUnpacksFlag = 0x04
 )
 
 // putLabelHeader writes an IPv4 label header for a packet of total bytes.
 func putLabelHeader(b []byte, src, dst Label, total int) {
 	_ = b[labelHeaderLen-1]
 	b[0] = 0x45 // version 4, header length 5 words
-	b[1] = 0
+	b[1] = labelUnpacksFlag
 	binary.BigEndian.PutUint16(b[2:], uint16(total))
 	b[4], b[5], b[6], b[7] = 0, 0, 0, 0
 	b[8] = 64
@@ -61,3 +67,7 @@ func parseLabelHeader(p []byte) (src Label, chunk []byte, ok bool) {
 	copy(src[:], p[12:16])
 	return src, p[labelHeaderLen:total], true
 }
+
+// labelUnpacks reports whether a label header's sender unpacks packed
+// chunks; p holds a header parseLabelHeader accepted.
+func labelUnpacks(p []byte) bool { return p[1]&labelUnpacksFlag != 0 }

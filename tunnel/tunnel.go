@@ -288,6 +288,12 @@ func (t *Tunnel) Peers() []*PeerPort {
 	return ps
 }
 
+// Packed returns the packed chunks sent to peers that unpack, and the
+// frames they carried (frag.TypePacked).
+func (t *Tunnel) Packed() (chunks, frames uint64) {
+	return t.vtun.packedChunks.Load(), t.vtun.packedFrames.Load()
+}
+
 // ReassemblyStats reports the reassembly counters.
 func (t *Tunnel) ReassemblyStats() frag.Stats { return t.reasm.Stats() }
 
@@ -343,11 +349,26 @@ func (t *Tunnel) receive(bufs [][]byte, offset int) {
 			t.handleProbe(p, chunk, now)
 			continue
 		}
+		// Every packet says whether its sender unpacks (label.go).
+		if unpacks := labelUnpacks(b[offset:]); p.sender.peerUnpacks.Load() != unpacks {
+			p.sender.peerUnpacks.Store(unpacks)
+		}
+		if frag.IsPacked(chunk) {
+			packed, ok := t.reasm.Unpack(src.key(), chunk)
+			for f, more := packed.Next(); ok && more; f, more = packed.Next() {
+				if (p != from && len(s.frames) > 0) || len(s.frames) == cap(s.frames) {
+					t.deliver(from, s)
+				}
+				from = p
+				s.frames = append(s.frames, bridge.Frame{Offload: f.Offload, Data: f.Data})
+			}
+			continue
+		}
 		f, ok := t.reasm.Add(src.key(), chunk, now)
 		if !ok {
 			continue
 		}
-		if p != from && len(s.frames) > 0 {
+		if (p != from && len(s.frames) > 0) || len(s.frames) == cap(s.frames) {
 			t.deliver(from, s)
 		}
 		from = p

@@ -74,6 +74,7 @@ type virtualTUN struct {
 	mtu      int
 	maxChunk int // frag chunk bytes per packet: mtu minus the label header
 	self     Label
+	tos      atomic.Uint32 // the label header's TOS byte: labelUnpacksFlag (tests of older nodes clear it)
 	splitter *frag.Splitter
 
 	queue     chan *outBatch
@@ -108,6 +109,9 @@ type virtualTUN struct {
 	dropsCtrl      atomic.Uint64
 	dropsFull      atomic.Uint64
 	dropsNoSession atomic.Uint64
+
+	packedChunks atomic.Uint64 // packed chunks sent (pack)
+	packedFrames atomic.Uint64 // frames in them
 }
 
 func newVirtualTUN(mtu int, self Label) *virtualTUN {
@@ -123,6 +127,7 @@ func newVirtualTUN(mtu int, self Label) *virtualTUN {
 		events:   make(chan tun.Event, 1),
 		closed:   make(chan struct{}),
 	}
+	t.tos.Store(labelUnpacksFlag)
 	t.events <- tun.EventUp
 	return t
 }
@@ -135,6 +140,9 @@ type sender struct {
 	timer  *time.Timer
 	queued atomic.Int32 // batches of this peer in the queue or being read
 	bytes  atomic.Int64 // bytes of frames in those batches
+	// peerUnpacks is set while the peer's packets say it unpacks packed
+	// chunks (label.go): then the reader packs its small frames.
+	peerUnpacks atomic.Bool
 }
 
 // enqueue copies frames for dst into batches and queues them. When no batch
@@ -301,7 +309,7 @@ func (t *virtualTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 			if got {
 				pkt := bufs[n][offset:]
 				copy(pkt[labelHeaderLen:], c.data[:])
-				putLabelHeader(pkt, t.self, c.dst, labelHeaderLen+probeLen)
+				t.putLabel(pkt, c.dst, labelHeaderLen+probeLen)
 				sizes[n] = labelHeaderLen + probeLen
 				n++
 				continue
@@ -314,6 +322,14 @@ func (t *virtualTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 				t.cur = nil
 				continue
 			}
+			if t.cur.owner.peerUnpacks.Load() && t.packs(t.cur, t.next) {
+				pkt := bufs[n][offset:]
+				m := t.pack(pkt[labelHeaderLen : labelHeaderLen+t.maxChunk])
+				t.putLabel(pkt, t.cur.dst, labelHeaderLen+m)
+				sizes[n] = labelHeaderLen + m
+				n++
+				continue
+			}
 			f := &t.cur.frames[t.next]
 			t.next++
 			t.chunks = t.splitter.Split(&f.offload, t.cur.buf[f.off:f.off+f.n], t.maxChunk)
@@ -321,7 +337,7 @@ func (t *virtualTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		}
 		pkt := bufs[n][offset:]
 		if m := t.chunks.Next(pkt[labelHeaderLen : labelHeaderLen+t.maxChunk]); m > 0 {
-			putLabelHeader(pkt, t.self, t.cur.dst, labelHeaderLen+m)
+			t.putLabel(pkt, t.cur.dst, labelHeaderLen+m)
 			sizes[n] = labelHeaderLen + m
 			n++
 		}
@@ -331,6 +347,42 @@ func (t *virtualTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		t.cur = nil
 	}
 	return n, nil
+}
+
+// putLabel writes the label header of a packet of total bytes to dst.
+func (t *virtualTUN) putLabel(pkt []byte, dst Label, total int) {
+	putLabelHeader(pkt, t.self, dst, total)
+	pkt[1] = byte(t.tos.Load())
+}
+
+// packs reports whether frames i and i+1 of b fit one packed chunk: then
+// the reader packs them, and as many after them as fit (pack).
+func (t *virtualTUN) packs(b *outBatch, i int) bool {
+	if i+1 >= b.n {
+		return false
+	}
+	f, g := &b.frames[i], &b.frames[i+1]
+	if f.n < frag.MinFrameLen || g.n < frag.MinFrameLen {
+		return false // Split refuses them
+	}
+	return frag.PackedHeaderLen+frag.PackedLen(&f.offload, b.buf[f.off:f.off+f.n])+
+		frag.PackedLen(&g.offload, b.buf[g.off:g.off+g.n]) <= t.maxChunk
+}
+
+// pack writes a packed chunk of the current batch's next frames into dst
+// and returns its length; the first two fit (packs).
+func (t *virtualTUN) pack(dst []byte) int {
+	p := frag.NewPacker(dst)
+	for t.next < t.cur.n {
+		f := &t.cur.frames[t.next]
+		if !p.Add(&f.offload, t.cur.buf[f.off:f.off+f.n]) {
+			break
+		}
+		t.next++
+	}
+	t.packedChunks.Add(1)
+	t.packedFrames.Add(uint64(p.Frames()))
+	return p.Len()
 }
 
 // Write takes decrypted packets from wireguard-go.
