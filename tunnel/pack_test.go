@@ -2,8 +2,11 @@ package tunnel
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
+
+	"golang.zx2c4.com/wireguard/device"
 
 	"github.com/l2wg/l2wg/bridge"
 )
@@ -103,5 +106,111 @@ func drain(sw *fakeSwitch) {
 		default:
 			return
 		}
+	}
+}
+
+// smallBurst is n frames of 106 bytes: 64-byte UDP datagrams.
+func smallBurst(t testing.TB, n int) []bridge.Frame {
+	frames := make([]bridge.Frame, n)
+	for i := range frames {
+		frames[i] = bridge.Frame{Data: ethFrame(t, 106, 0), Offload: [10]byte{1, 0, 0, 0, 0, 0, 34, 0, 6, 0}}
+	}
+	return frames
+}
+
+// Packing and unpacking a burst allocate nothing.
+func TestPackingAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	var s sender
+	s.peerUnpacks.Store(true)
+	vt := newVirtualTUN(DefaultMTU, Label{10, 0, 0, 1})
+	frames := smallBurst(t, 64)
+	bufs, sizes := wgBatch()
+	dst := Label{10, 0, 0, 2}
+	run := func() int {
+		vt.enqueue(&s, dst, frames)
+		packets := 0
+		for len(vt.queue) > 0 || vt.cur != nil {
+			n, _ := vt.Read(bufs, sizes, device.MessageTransportHeaderSize)
+			packets += n
+		}
+		return packets
+	}
+	if n := run(); n >= len(frames)/4 {
+		t.Fatalf("%d frames of 106 bytes went in %d packets, want them packed", len(frames), n)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { run() }); allocs != 0 {
+		t.Errorf("packing allocates %.1f times per burst, want 0", allocs)
+	}
+
+	tn, p, sw := receiver(t)
+	pkts := packedFrom(p.label, tn.self, frames)
+	tn.receive(pkts, device.MessageTransportOffsetContent)
+	if sw.frames != len(frames) || sw.bad != 0 {
+		t.Fatalf("delivered %d frames (%d bad), want %d", sw.frames, sw.bad, len(frames))
+	}
+	allocs := testing.AllocsPerRun(100, func() { tn.receive(pkts, device.MessageTransportOffsetContent) })
+	for try := 1; try < 3 && allocs != 0; try++ { // see TestReceiveAllocatesNothing
+		allocs = min(allocs, testing.AllocsPerRun(100, func() { tn.receive(pkts, device.MessageTransportOffsetContent) }))
+	}
+	if allocs != 0 {
+		t.Errorf("receiving packed chunks allocates %.1f times per batch, want 0", allocs)
+	}
+}
+
+// packedFrom is chunksFrom for a sender that packs: one batch.
+func packedFrom(from, to Label, frames []bridge.Frame) [][]byte {
+	vt := newVirtualTUN(DefaultMTU, from)
+	bufs, sizes := wgBatch()
+	var s sender
+	s.peerUnpacks.Store(true)
+	vt.enqueue(&s, to, frames)
+	var out [][]byte
+	for len(vt.queue) > 0 || vt.cur != nil {
+		n, _ := vt.Read(bufs, sizes, device.MessageTransportOffsetContent)
+		for j := range n {
+			out = append(out, bytes.Clone(bufs[j][:device.MessageTransportOffsetContent+sizes[j]]))
+		}
+	}
+	return out
+}
+
+// BenchmarkSmallFrames: a burst of 64 small frames from the switch to
+// wireguard-go's buffers (encapsulate) and from them to the switch
+// (receive), one frame per packet (an older peer) and packed.
+func BenchmarkSmallFrames(b *testing.B) {
+	for _, packed := range []bool{false, true} {
+		frames := smallBurst(b, 64)
+		b.Run(fmt.Sprintf("encapsulate/packed=%v", packed), func(b *testing.B) {
+			var s sender
+			s.peerUnpacks.Store(packed)
+			vt := newVirtualTUN(DefaultMTU, Label{10, 0, 0, 1})
+			bufs, sizes := wgBatch()
+			b.ReportAllocs()
+			for b.Loop() {
+				vt.enqueue(&s, Label{10, 0, 0, 2}, frames)
+				for len(vt.queue) > 0 || vt.cur != nil {
+					vt.Read(bufs, sizes, device.MessageTransportHeaderSize)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(frames))/b.Elapsed().Seconds(), "frames/s")
+		})
+		b.Run(fmt.Sprintf("receive/packed=%v", packed), func(b *testing.B) {
+			tn, p, _ := receiver(b)
+			var pkts [][]byte
+			if packed {
+				pkts = packedFrom(p.label, tn.self, frames)
+			} else {
+				pkts = chunksFrom(p.label, tn.self, frames)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				tn.receive(pkts, device.MessageTransportOffsetContent)
+			}
+			b.ReportMetric(float64(b.N*len(frames))/b.Elapsed().Seconds(), "frames/s")
+			b.ReportMetric(float64(len(pkts)), "packets/burst")
+		})
 	}
 }
