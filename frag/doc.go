@@ -14,7 +14,8 @@
 //	            flags 0x1 FRAG              a fragment; the long header follows
 //	            flags 0x2 OFFLOAD           the stream starts with the 10-byte offload header
 //	            flags 0x4, 0x8              reserved, must be zero
-//	byte 1      type                        0 = Ethernet frame; others are reserved
+//	byte 1      type                        0 = Ethernet frame, 1 = the tunnel's probe,
+//	                                        2 = packed frames (below); others are reserved
 //
 // A stream that fits one chunk goes whole, behind the 2-byte header alone:
 //
@@ -29,6 +30,16 @@
 // evenly among as few fragments as the caller's chunk size allows, so that
 // datagrams of one size follow each other and UDP GSO/GRO can coalesce them.
 // The receiver does not rely on it and tracks byte ranges instead.
+//
+// Several whole frames for one peer may share a chunk (pack.go), each
+// behind a 2-byte word, its stream's length in the low 15 bits and the
+// OFFLOAD flag in the top bit:
+//
+//	[ver|0][2] [len|offload<<15] stream... [len|offload<<15] stream...
+//
+// A receiver before packing counts such a chunk as of unknown type and
+// drops it: a sender packs only for a peer that has said it unpacks (the
+// tunnel says so in its label header, outside this package).
 //
 // # Why our own fragmentation
 //

@@ -14,6 +14,7 @@
 //	addr_linux.go   no address on the TAP: IPv6 address generation off (rtnetlink)
 //	plain_linux.go  the plain TAP, created with songgao/water
 //	segment.go      software offload: partial checksums, TCP segmentation
+//	uso.go          WriteFrames: runs of UDP datagrams written as one USO superframe
 //	tap_other.go    the portable fallback (water, plain frames only)
 //
 // # Decisions and their reasons
@@ -76,6 +77,14 @@
 // persistent. Open without Persistent of an existing persistent TAP reuses it
 // and clears the flag: the config says it should not outlive the process.
 //
-// Not done yet: multiqueue (IFF_MULTI_QUEUE, one Device per queue) and USO
-// (TUN_F_USO4/6).
+// USO on the write side only. WriteFrames writes a run of UDP datagrams of
+// one flow as one GSO_UDP_L4 superframe (uso.go): the kernel takes such
+// writes without TUN_F_USO4/6, which only says what the TAP may hand over
+// on reads. Reads stay without USO, so that a peer never receives a UDP
+// superframe it may not be able to write (an older kernel, a plain TAP,
+// whose software offload segments TCP only). A kernel that refuses a
+// superframe (EINVAL) turns USO off for the Device; the run and every later
+// one are written frame by frame.
+//
+// Not done yet: multiqueue (IFF_MULTI_QUEUE, one Device per queue).
 package tap

@@ -109,7 +109,7 @@ func NewCollector(version string, snapshot func() Snapshot) *Collector {
 
 		reasmInProgress: d("reassembly_in_progress", "Fragmented frames being reassembled."),
 		reasmBytesHeld:  d("reassembly_bytes_held", "Memory held by frames being reassembled."),
-		reasmFrames:     d("reassembly_frames_total", "Frames delivered by the tunnel, by how they came: whole (one chunk) or reassembled (from fragments).", "how"),
+		reasmFrames:     d("reassembly_frames_total", "Frames delivered by the tunnel, by how they came: whole (one chunk), reassembled (from fragments) or packed (several in one chunk).", "how"),
 		reasmFragments:  d("reassembly_fragments_total", "Fragment chunks received."),
 		reasmTimeouts:   d("reassembly_timeouts_total", "Incomplete frames dropped after tunnel.reassembly_timeout."),
 		reasmDrops:      d("reassembly_drops_total", "Chunks or incomplete frames dropped by reassembly, by reason (timeouts apart).", "reason"),
@@ -225,6 +225,7 @@ func (c *Collector) collectReassembly(e emitter, r frag.Stats) {
 	e.gauge(c.reasmBytesHeld, float64(r.BytesHeld))
 	e.counter(c.reasmFrames, r.Whole, "whole")
 	e.counter(c.reasmFrames, r.Reassembled, "reassembled")
+	e.counter(c.reasmFrames, r.PackedFrames, "packed")
 	e.counter(c.reasmFragments, r.Fragments)
 	e.counter(c.reasmTimeouts, r.Timeouts)
 	for _, d := range []struct {
