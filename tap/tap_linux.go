@@ -32,8 +32,8 @@ type Device struct {
 	writeOps sync.Pool // of *writeOp
 	softBufs sync.Pool // of *softBuf, for software offload on a plain TAP
 
-	uso        usoState
-	usoWriters sync.Pool // of *usoWriter
+	uso     usoState
+	usoRuns sync.Pool // of *usoRun
 }
 
 // Open creates the TAP cfg.Name, or opens it if it exists and is persistent,

@@ -162,6 +162,8 @@ func (d *Device) Close() error {
 }
 
 // No USO here: there is no Offload.
+type usoSys struct{}
+
 func (d *Device) usoEnabled() bool               { return false }
 func (d *Device) getRun() *usoRun                { return new(usoRun) }
 func (d *Device) putRun(*usoRun)                 {}

@@ -147,6 +147,7 @@ type usoRun struct {
 	head     []byte // the superframe's headers, in headBuf (seal)
 	headBuf  [maxUSOHeadLen]byte
 	payloads [maxUSOSegs][]byte // into the caller's frames
+	sys      usoSys             // the platform's write of the run
 }
 
 // extends reports whether datagram b (with frame fb) can join the run whose

@@ -16,30 +16,28 @@ type usoState struct {
 	datagrams   atomic.Uint64
 }
 
-// usoWriter is a run and the writev that writes it; pooled per Device.
-type usoWriter struct {
-	usoRun
+// usoSys is a run's writev: its iovecs and the callbacks bound once, so
+// that writing a run allocates nothing.
+type usoSys struct {
 	iov    [2 + maxUSOSegs]unix.Iovec
 	niov   int
 	errno  unix.Errno
-	tryFn  func(fd uintptr)      // w.try, bound once
-	waitFn func(fd uintptr) bool // w.wait, bound once
+	tryFn  func(fd uintptr)      // s.try, bound once
+	waitFn func(fd uintptr) bool // s.wait, bound once
 }
 
 func (d *Device) usoEnabled() bool { return d.offload && !d.uso.refused.Load() }
 
 func (d *Device) getRun() *usoRun {
-	if w, ok := d.usoWriters.Get().(*usoWriter); ok {
-		return &w.usoRun
+	if r, ok := d.usoRuns.Get().(*usoRun); ok {
+		return r
 	}
-	w := new(usoWriter)
-	w.tryFn, w.waitFn = w.try, w.wait
-	return &w.usoRun
+	r := new(usoRun)
+	r.sys.tryFn, r.sys.waitFn = r.sys.try, r.sys.wait
+	return r
 }
 
-func (d *Device) putRun(r *usoRun) {
-	d.usoWriters.Put((*usoWriter)(unsafe.Pointer(r))) // usoRun is usoWriter's first field
-}
+func (d *Device) putRun(r *usoRun) { d.usoRuns.Put(r) }
 
 // USO returns the counts of superframes written.
 func (d *Device) USO() USOStats {
@@ -54,7 +52,7 @@ func (d *Device) USO() USOStats {
 // the kernel refused it (the caller then writes the frames one by one);
 // from then on the Device writes no more superframes.
 func (d *Device) writeRun(r *usoRun) (bool, error) {
-	w := (*usoWriter)(unsafe.Pointer(r))
+	w := &r.sys
 	w.iov[0].Base = &r.hdr[0]
 	w.iov[0].SetLen(VNetHdrLen)
 	w.iov[1].Base = &r.head[0]
@@ -91,7 +89,7 @@ func (d *Device) writeRun(r *usoRun) (bool, error) {
 	return true, fmt.Errorf("write tap %q: %w", d.name, errno)
 }
 
-func (w *usoWriter) try(fd uintptr) {
+func (w *usoSys) try(fd uintptr) {
 	for {
 		_, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(w.niov))
 		if e != unix.EINTR {
@@ -102,7 +100,7 @@ func (w *usoWriter) try(fd uintptr) {
 }
 
 // wait is for RawConn.Write: false means wait for writability and retry.
-func (w *usoWriter) wait(fd uintptr) bool {
+func (w *usoSys) wait(fd uintptr) bool {
 	w.try(fd)
 	return w.errno != unix.EAGAIN
 }
