@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -21,6 +23,15 @@ func TestWriteFramesUSO(t *testing.T) {
 				network, laddr, src, dstIP := "udp4", tapIP, peerIP, tapIP
 				if v6 {
 					ns.ip(t, "addr", "add", "fd00::1/64", "dev", "l2wgu0", "nodad")
+					// The local route comes a moment after the address
+					// (until then datagrams to it are address errors).
+					deadline := time.Now().Add(5 * time.Second)
+					for !strings.Contains(ns.ip(t, "-6", "route", "show", "table", "local", "dev", "l2wgu0"), "fd00::1") {
+						if time.Now().After(deadline) {
+							t.Fatal("no local route for fd00::1 after 5s")
+						}
+						time.Sleep(10 * time.Millisecond)
+					}
 					network, laddr, src, dstIP = "udp6", usoDstIP6, usoSrcIP6, usoDstIP6
 				} else {
 					ns.ip(t, "addr", "add", "10.77.0.1/24", "dev", "l2wgu0")
@@ -60,7 +71,7 @@ func TestWriteFramesUSO(t *testing.T) {
 				for i, w := range want {
 					n, from, err := conn.ReadFromUDP(buf)
 					if err != nil {
-						t.Fatalf("datagram %d of %d: %v", i, len(want), err)
+						t.Fatalf("datagram %d of %d: %v (USO %+v, dropped %d; %s)", i, len(want), err, d.USO(), d.Dropped(), nstat(t, ns))
 					}
 					if string(buf[:n]) != w || !from.IP.Equal(src) {
 						t.Fatalf("datagram %d: %d bytes from %v, want %d bytes from %v", i, n, from, len(w), src)
@@ -138,4 +149,17 @@ func BenchmarkWriteFrames(b *testing.B) {
 			b.ReportMetric(float64(b.N*len(frames))/b.Elapsed().Seconds(), "frames/s")
 		})
 	}
+}
+
+// nstat returns the namespace's non-zero IPv6 and UDP counters, for a
+// failure's message.
+func nstat(t *testing.T, ns *netns) string {
+	out, _ := exec.Command("ip", "netns", "exec", ns.name, "nstat", "-az", "Ip6*", "Udp6*", "Icmp6*").CombinedOutput()
+	var b strings.Builder
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[1] != "0" {
+			b.WriteString(l + "; ")
+		}
+	}
+	return b.String()
 }
