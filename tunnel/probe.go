@@ -139,6 +139,16 @@ func (p *PeerPort) RTT() (time.Duration, time.Time) {
 	return time.Duration(p.probe.srtt.Load()), last
 }
 
+// LastHeard is when the last authenticated packet from the peer arrived
+// (zero if none did): a probe, an echo or a frame, as the tunnel's
+// receiver stamps each batch. The liveness rule counts any of them as life.
+func (p *PeerPort) LastHeard() time.Time {
+	if ns := p.lastRx.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
 func putProbe(b *[probeLen]byte, kind byte, seq uint32, sent int64) {
 	b[0] = frag.Version << 4
 	b[1] = typeProbe
