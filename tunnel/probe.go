@@ -129,6 +129,27 @@ func (p *PeerPort) MinRTT() time.Duration {
 	return time.Duration(cur)
 }
 
+// Heard is when the last packet from the peer arrived (a probe, a reply, a
+// frame), as the tunnel's receiver stamps each batch; zero if none has since
+// the port was added. Every such packet is authenticated (WireGuard
+// decrypted it under the peer's key): the liveness rule counts any of them
+// as life.
+func (p *PeerPort) Heard() time.Time {
+	if ns := p.lastRx.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// Handshake is the peer's last WireGuard handshake as the tunnel last read
+// it from the device; zero if none.
+func (p *PeerPort) Handshake() time.Time {
+	if ns := p.handshake.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
 // RTT is the peer's smoothed round-trip time (0 before the first echo), and
 // when the last echo arrived (zero if none ever did).
 func (p *PeerPort) RTT() (time.Duration, time.Time) {
@@ -137,16 +158,6 @@ func (p *PeerPort) RTT() (time.Duration, time.Time) {
 		last = time.Unix(0, ns)
 	}
 	return time.Duration(p.probe.srtt.Load()), last
-}
-
-// LastHeard is when the last authenticated packet from the peer arrived
-// (zero if none did): a probe, an echo or a frame, as the tunnel's
-// receiver stamps each batch. The liveness rule counts any of them as life.
-func (p *PeerPort) LastHeard() time.Time {
-	if ns := p.lastRx.Load(); ns != 0 {
-		return time.Unix(0, ns)
-	}
-	return time.Time{}
 }
 
 func putProbe(b *[probeLen]byte, kind byte, seq uint32, sent int64) {

@@ -94,7 +94,7 @@ type liveObs struct {
 
 func observe(p *tunnel.PeerPort) liveObs {
 	rtt, reply := p.RTT()
-	return liveObs{heard: p.LastHeard(), reply: reply, rtt: rtt}
+	return liveObs{heard: p.Heard(), reply: reply, rtt: rtt}
 }
 
 // peerLive is the rule's memory of one peer.
@@ -122,7 +122,7 @@ func (r liveRule) nearMiss() time.Duration { return r.silence * 2 / 3 }
 func (r liveRule) measure(pl *peerLive, o liveObs, now time.Time, st *loopClock) {
 	pl.probing = !o.reply.IsZero()
 	if !pl.probing {
-		*pl = peerLive{} // never answered a probe (an older l2wg): its session decides
+		*pl = peerLive{} // never answered a probe (an older l2wg): see judge
 		return
 	}
 	if pl.down && o.reply.After(pl.downAt) {
@@ -147,7 +147,10 @@ func (r liveRule) measure(pl *peerLive, o liveObs, now time.Time, st *loopClock)
 // loop's own tick).
 func (r liveRule) judge(pl *peerLive, o liveObs, now time.Time, st *loopClock, onTime, alone bool) (answering bool, next time.Time) {
 	if !pl.probing {
-		return true, time.Time{}
+		// An older l2wg: its session decides, once something from it
+		// has arrived (a session that carries traffic one way only
+		// never brings a port up).
+		return !o.heard.IsZero(), time.Time{}
 	}
 	if pl.down {
 		return false, time.Time{}
@@ -300,7 +303,7 @@ func (lv *liveness) forget(peers []*tunnel.PeerPort) {
 // routineSpanningTree runs the tree's timers and follows each peer: a peer
 // port is up while WireGuard has a session with the peer and the peer is
 // live by the liveness rule (liveRule; one that never answered a probe,
-// such as an older l2wg, is judged by its session alone). It wakes every
+// such as an older l2wg, by its session and anything received from it). It wakes every
 // tick, and at the instant a peer's silence reaches the limit.
 func (lv *liveness) routineSpanningTree(done <-chan struct{}) {
 	interval := min(lv.interval, 100*time.Millisecond)
@@ -369,8 +372,28 @@ func (lv *liveness) nudge(hasSession func(*tunnel.PeerPort) bool, now time.Time)
 		if pl := lv.peers[p.PortID()]; pl != nil && pl.down {
 			lv.log.Debug("peer quiet: new handshake", "peer", p.Name(), "since", now.Sub(pl.downAt).Round(time.Millisecond))
 			lv.tun.Rehandshake(p)
+			continue
+		}
+		// A session over which nothing has ever arrived, long after its
+		// handshake: it carries traffic one way only (the peer's keys
+		// are not ours). A new handshake mends it.
+		if deaf(p, time.Duration(lv.loss)*lv.interval, now) {
+			lv.log.Info("session one way only (nothing received since the handshake): new handshake", "peer", p.Name(), "handshake", now.Sub(p.Handshake()).Round(time.Millisecond))
+			lv.tun.Rehandshake(p)
 		}
 	}
+}
+
+// deafAfter is how long after a handshake a session over which nothing
+// has arrived counts as one-way: ten of the default probe intervals, far
+// longer than the first probe's round trip.
+const deafAfter = time.Second
+
+// deaf reports whether p has a session over which nothing has arrived,
+// although its handshake is over deafAfter plus the probe deadline old.
+func deaf(p *tunnel.PeerPort, deadline time.Duration, now time.Time) bool {
+	hs := p.Handshake()
+	return p.Heard().IsZero() && !hs.IsZero() && now.Sub(hs) >= deadline+deafAfter
 }
 
 // followPeers sets each peer port up or down, and returns when a peer

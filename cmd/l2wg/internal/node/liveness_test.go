@@ -31,6 +31,7 @@ type liveSim struct {
 	peerStalls  []span
 	stalls      []span // our process does not run
 	neverEchoes bool   // an older l2wg: no probes
+	neverHeard  bool   // ... and nothing from it arrives (a session one way only)
 	end         time.Duration
 	// Other peers are heard every few ms, except in shared (where the
 	// peer is silent too: a stall of the network or of our receivers);
@@ -50,8 +51,11 @@ func (s liveSim) arrivals() (heard, echoes []time.Duration) {
 		return false
 	}
 	lost := func(t time.Duration) bool { return (s.dead > 0 && t >= s.dead) || in(t, s.silent) || in(t, s.shared) }
-	if s.neverEchoes {
-		return nil, nil
+	if s.neverEchoes { // it sends frames now and then, and answers no probe
+		for t := time.Duration(0); t < s.end && !s.neverHeard; t += time.Second {
+			heard = append(heard, t)
+		}
+		return heard, nil
 	}
 	defer func() { // the peer's stalls hold back what it sends
 		for _, list := range [][]time.Duration{heard, echoes} {
@@ -95,7 +99,7 @@ func (s liveSim) arrivals() (heard, echoes []time.Duration) {
 }
 
 // run returns the instants at which the peer went down and came up again.
-func (s liveSim) run(t *testing.T) (downs, ups []time.Duration) {
+func (s liveSim) run(t *testing.T) (downs, ups []time.Duration, everUp bool) {
 	t.Helper()
 	const tick = meshTick
 	rule := newLiveRule(s.interval, 3)
@@ -134,7 +138,7 @@ func (s liveSim) run(t *testing.T) (downs, ups []time.Duration) {
 	var pl, other peerLive
 	var clock loopClock
 	clock.arm(t0.Add(tick), t0)
-	up := true
+	up, first := false, true
 	for now := tick; now < s.end; {
 		onTime := clock.wake(t0.Add(now))
 		o := liveObs{heard: latest(heard, now), reply: latest(echoes, now), rtt: s.rtt}
@@ -146,7 +150,10 @@ func (s liveSim) run(t *testing.T) (downs, ups []time.Duration) {
 			alone = !rule.heardLately(&other)
 		}
 		ok, next := rule.judge(&pl, o, t0.Add(now), &clock, onTime, alone)
-		if ok != up {
+		everUp = everUp || ok
+		if first { // the start: nothing heard yet, then the first packet
+			up, first = ok, !ok
+		} else if ok != up {
 			if ok {
 				ups = append(ups, now)
 			} else {
@@ -167,7 +174,7 @@ func (s liveSim) run(t *testing.T) (downs, ups []time.Duration) {
 			}
 		}
 	}
-	return downs, ups
+	return downs, ups, everUp
 }
 
 func TestLiveRule(t *testing.T) {
@@ -184,9 +191,12 @@ func TestLiveRule(t *testing.T) {
 		sim  liveSim
 		down [][2]time.Duration // windows in which each down must fall; none: never down
 		ups  int                // how many times it comes back
+		// neverUp: the peer never counts as answering
+		neverUp bool
 	}{
 		{name: "idle live peer", sim: idle},
 		{name: "older peer that never echoes", sim: with(func(s *liveSim) { s.neverEchoes = true })},
+		{name: "older peer never heard", sim: with(func(s *liveSim) { s.neverEchoes, s.neverHeard = true, true }), neverUp: true},
 		{name: "dead peer", sim: with(func(s *liveSim) { s.dead = 2 * time.Second }), down: [][2]time.Duration{downAfter(2 * time.Second)}},
 		{name: "dead peer, long round trip", sim: with(func(s *liveSim) { s.rtt = 150 * ms; s.dead = 2 * time.Second }),
 			down: [][2]time.Duration{downAfter(2 * time.Second)}},
@@ -243,7 +253,10 @@ func TestLiveRule(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			downs, ups := tc.sim.run(t)
+			downs, ups, everUp := tc.sim.run(t)
+			if everUp == tc.neverUp {
+				t.Errorf("answering at some point: %v, want %v", everUp, !tc.neverUp)
+			}
 			if len(downs) != len(tc.down) {
 				t.Fatalf("downs at %v, want %d in %v", downs, len(tc.down), tc.down)
 			}
@@ -266,7 +279,7 @@ func TestLiveRuleUpOnlyWithEcho(t *testing.T) {
 	const ms = time.Millisecond
 	s := liveSim{interval: 100 * ms, rtt: 20 * ms, end: 5 * time.Second,
 		silent: []span{{time.Second, 2 * time.Second}}, noEcho: []span{{time.Second, 3 * time.Second}}}
-	_, ups := s.run(t)
+	_, ups, _ := s.run(t)
 	if len(ups) != 1 || ups[0] < 3*time.Second || ups[0] > 3*time.Second+s.rtt+meshTick {
 		t.Fatalf("back up at %v, want once, at the first echo after 3s", ups)
 	}

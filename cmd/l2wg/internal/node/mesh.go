@@ -161,8 +161,8 @@ func (d *meshDriver) applyLocked(acts []mesh.Action) {
 
 // routineMesh ticks the machine and follows each peer: an adjacency is up
 // while WireGuard has a session with the peer and the peer is live by the
-// liveness rule (liveRule; one that never answered a probe is judged by its
-// session alone), at the peer's configured cost or, for "auto", the cost of
+// liveness rule (liveRule; one that never answered a probe, by its session
+// and anything received from it), at the peer's configured cost or, for "auto", the cost of
 // its least round trip. It wakes every meshTick, at the instant a peer's
 // silence reaches the limit, and when the machine's holds end after an
 // adjacency changed, so that a failure waits for no tick.
