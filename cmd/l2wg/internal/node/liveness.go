@@ -275,7 +275,7 @@ func (lv *liveness) judgePeers(peers []*tunnel.PeerPort, now time.Time, onTime b
 		was := pls[i].down
 		ok, at := lv.rule.judge(pls[i], obs[i], now, &lv.clock, onTime, alone)
 		answering[i], next = ok, earliest(next, at)
-		if !was && !ok {
+		if !was && pls[i].down {
 			lv.log.Info("liveness: nothing from the peer", "peer", p.Name(),
 				"quiet", pls[i].quiet.Round(time.Millisecond), "echo_quiet", pls[i].replyQuiet.Round(time.Millisecond),
 				"others_heard", !pls[i].alone)
