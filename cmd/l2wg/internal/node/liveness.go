@@ -36,13 +36,14 @@ func newLiveness(tun *tunnel.Tunnel, log *slog.Logger, interval time.Duration, l
 // often when it carries traffic), and every authenticated packet from it
 // counts as life: its probes, its echoes of ours, its frames. A peer whose
 // probes were ever answered goes down once nothing at all arrived from it
-// for (probe_loss - 1/2) x probe_interval (liveRule.silence, 0.25 s by
-// default) while other peers are heard; or for twice probe_loss x
-// probe_interval (liveRule.alone, 0.6 s) when no other peer is heard either;
-// or when no echo of ours came for that long plus one round trip (a path
-// that carries only the other way). So a cut or a dead peer is seen 0.25 s
-// after its last packet, whatever the path's round trip; one lost probe,
-// or echoes late behind traffic, change nothing.
+// for probe_loss x probe_interval (liveRule.silence, 0.3 s by default)
+// while other peers are heard; or for twice that (liveRule.alone, 0.6 s)
+// when no other peer is heard either; or when no echo of ours came for
+// twice that plus one round trip (a path that carries only the other way).
+// So a cut or a dead peer is seen 0.3 s after its last packet, whatever the
+// path's round trip (counting from the last echo, as before, cost the
+// round trip on top); one lost probe, or echoes late behind traffic,
+// change nothing.
 //
 // A silence that every peer shares is not any one peer's failure: this
 // node's receivers or its uplink stalled (or, in the lab, the process that
@@ -76,7 +77,7 @@ const (
 
 func newLiveRule(interval time.Duration, loss int) liveRule {
 	d := time.Duration(loss) * interval
-	return liveRule{silence: d - interval/2, alone: 2 * d, replies: 2 * d, confirm: liveConfirm}
+	return liveRule{silence: d, alone: 2 * d, replies: 2 * d, confirm: liveConfirm}
 }
 
 // heardLately reports whether a peer's silence is short enough for it to

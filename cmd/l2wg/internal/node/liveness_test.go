@@ -184,7 +184,7 @@ func TestLiveRule(t *testing.T) {
 	// A cut's or a death's verdict: 0.3 s after the last packet before it
 	// (at most one idle gap earlier), plus the confirmation.
 	downAfter := func(at time.Duration) [2]time.Duration {
-		return [2]time.Duration{at + 150*ms, at + 250*ms + liveConfirm + 2*ms}
+		return [2]time.Duration{at + 200*ms, at + 300*ms + liveConfirm + 2*ms}
 	}
 	tests := []struct {
 		name string
@@ -203,16 +203,17 @@ func TestLiveRule(t *testing.T) {
 		{name: "cut then heal", sim: with(func(s *liveSim) { s.silent = []span{{2 * time.Second, 3 * time.Second}} }),
 			down: [][2]time.Duration{downAfter(2 * time.Second)}, ups: 1},
 		{name: "cut of a loaded link", sim: with(func(s *liveSim) { s.frames = ms; s.silent = []span{{2 * time.Second, 4 * time.Second}} }),
-			down: [][2]time.Duration{{2*time.Second + 250*ms, 2*time.Second + 250*ms + liveConfirm + 2*ms}}, ups: 1},
+			down: [][2]time.Duration{{2*time.Second + 300*ms, 2*time.Second + 300*ms + liveConfirm + 2*ms}}, ups: 1},
 		{name: "loaded peer, echoes 250 ms late behind its frames", sim: with(func(s *liveSim) { s.frames = ms; s.echoLag = 250 * ms })},
 		{name: "loaded peer, echoes lost for 0.5 s", sim: with(func(s *liveSim) { s.frames = ms; s.noEcho = []span{{time.Second, 1500 * ms}} })},
 		{name: "path that carries only the other way", sim: with(func(s *liveSim) { s.frames = ms; s.noEcho = []span{{2 * time.Second, 5 * time.Second}} }),
 			down: [][2]time.Duration{{2*time.Second + 500*ms, 2*time.Second + 620*ms + liveConfirm + 2*ms}}},
 		{name: "peer stalls 150 ms", sim: with(func(s *liveSim) { s.peerStalls = []span{{time.Second, 1150 * ms}, {3 * time.Second, 3150 * ms}} })},
-		{name: "loaded peer stalls 240 ms", sim: with(func(s *liveSim) { s.frames = ms; s.peerStalls = []span{{time.Second, 1240 * ms}} })},
+		{name: "peer stalls 190 ms", sim: with(func(s *liveSim) { s.peerStalls = []span{{time.Second, 1190 * ms}, {3 * time.Second, 3190 * ms}} })},
+		{name: "loaded peer stalls 290 ms", sim: with(func(s *liveSim) { s.frames = ms; s.peerStalls = []span{{time.Second, 1290 * ms}} })},
 		// A peer that stalls past the limit is taken for dead.
 		{name: "peer stalls 400 ms", sim: with(func(s *liveSim) { s.peerStalls = []span{{time.Second, 1400 * ms}} }),
-			down: [][2]time.Duration{{time.Second + 150*ms, time.Second + 250*ms + liveConfirm + 2*ms}}, ups: 1},
+			down: [][2]time.Duration{{time.Second + 200*ms, time.Second + 300*ms + liveConfirm + 2*ms}}, ups: 1},
 		// Nothing from anyone for 500 ms (our uplink, our receivers, or
 		// in the lab the relay that plays the network): no peer goes down.
 		{name: "every peer silent 500 ms", sim: with(func(s *liveSim) { s.shared = []span{{time.Second, 1500 * ms}, {3 * time.Second, 3500 * ms}} })},
@@ -225,11 +226,12 @@ func TestLiveRule(t *testing.T) {
 		{name: "sole peer stalls 400 ms", sim: with(func(s *liveSim) { s.solo = true; s.peerStalls = []span{{time.Second, 1400 * ms}} })},
 		// After a silence of everyone, the peer's own silence counts from
 		// when the others were heard again: a peer that died in it goes down
-		// the short limit after that.
+		// the short limit after that, or when its echoes are overdue (here
+		// 0.6 s + the round trip after the last one, 1.92 s), if sooner.
 		{name: "peer dies in a silence of everyone", sim: with(func(s *liveSim) {
 			s.shared = []span{{2 * time.Second, 2300 * ms}}
 			s.dead = 2100 * ms
-		}), down: [][2]time.Duration{{2*time.Second + 300*ms + 250*ms - meshTick, 2*time.Second + 300*ms + 250*ms + liveConfirm + 2*ms}}},
+		}), down: [][2]time.Duration{{1920*ms + 600*ms + 20*ms, 2*time.Second + 300*ms + 300*ms + liveConfirm + 2*ms}}},
 		{name: "we stall 150 ms", sim: with(func(s *liveSim) { s.stalls = []span{{time.Second, 1150 * ms}} })},
 		{name: "we stall 400 ms", sim: with(func(s *liveSim) { s.stalls = []span{{time.Second, 1400 * ms}, {3 * time.Second, 3400 * ms}} })},
 		{name: "we stall 2 s", sim: with(func(s *liveSim) { s.stalls = []span{{time.Second, 3 * time.Second}} })},
@@ -243,7 +245,7 @@ func TestLiveRule(t *testing.T) {
 		// silence, so it goes down 0.3 s of our own running time after its
 		// last packet.
 		{name: "peer dies as we stall", sim: with(func(s *liveSim) { s.dead = 2 * time.Second; s.stalls = []span{{2 * time.Second, 2400 * ms}} }),
-			down: [][2]time.Duration{{2*time.Second + 400*ms + 150*ms, 2*time.Second + 400*ms + 250*ms + 2*liveConfirm + 2*ms}}},
+			down: [][2]time.Duration{{2*time.Second + 400*ms + 200*ms, 2*time.Second + 400*ms + 300*ms + 2*liveConfirm + 2*ms}}},
 		// A peer that went down comes back with a round trip, not with any
 		// one packet: its own probes arrive, its echoes do not.
 		{name: "back only with an echo", sim: with(func(s *liveSim) {
