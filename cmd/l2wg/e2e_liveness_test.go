@@ -43,34 +43,33 @@ func TestE2ELivenessUnderTCP(t *testing.T) {
 			for _, hv := range []string{"hv1", "hv2"} {
 				before[hv] = countLines(tp.hvs[hv].Proc.Log(), downLines...)
 			}
-			srv, err := tp.lab.Start("vm21", "iperf3", "-s", "-1")
+			srv, err := tp.lab.Start("vm21", "iperf3", "-s")
 			tp.must(err)
 			defer srv.Stop()
 			time.Sleep(300 * time.Millisecond) // let the server listen; a refused client is retried below
+			var res struct {
+				Error string `json:"error"`
+				End   struct {
+					SumReceived  struct{ Bytes float64 } `json:"sum_received"`
+					SumSentBidir struct{ Bytes float64 } `json:"sum_sent_bidir_reverse"`
+				} `json:"end"`
+			}
 			var out []byte
-			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			for try := 0; try < 10; try++ {
+			for try := 0; try < 10; try++ { // the server may not listen yet
 				out, err = tp.lab.ExecContext(ctx, "vm11", "iperf3", "-c", tp.vms["vm21"].IP, "-t", "10", "-P", "2", "--bidir", "-J")
-				if err == nil {
+				res.Error = ""
+				if jerr := json.Unmarshal(out, &res); jerr != nil && err == nil {
+					err = jerr
+				}
+				if err == nil && res.Error == "" {
 					break
 				}
 				time.Sleep(200 * time.Millisecond)
 			}
-			if err != nil {
-				t.Fatalf("iperf3 vm11 -> vm21: %v\n%s", err, tail(string(out), 20))
-			}
-			var res struct {
-				End struct {
-					SumSent      struct{ Bytes float64 } `json:"sum_sent"`
-					SumReceived  struct{ Bytes float64 } `json:"sum_received"`
-					SumSentBidir struct {
-						Bytes float64
-					} `json:"sum_sent_bidir_reverse"`
-				} `json:"end"`
-			}
-			if err := json.Unmarshal(out, &res); err != nil {
-				t.Fatalf("iperf3 output: %v\n%s", err, tail(string(out), 20))
+			if err != nil || res.Error != "" {
+				t.Fatalf("iperf3 vm11 -> vm21: %v %s\n%s", err, res.Error, tail(string(out), 20))
 			}
 			mbit := func(b float64) float64 { return b * 8 / 10 / 1e6 }
 			t.Logf("%s: 10 s of TCP both ways: %.0f Mbit/s out, %.0f Mbit/s back", mesh, mbit(res.End.SumReceived.Bytes), mbit(res.End.SumSentBidir.Bytes))
