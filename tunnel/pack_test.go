@@ -57,6 +57,7 @@ func waitUnpacks(t *testing.T, p *PeerPort, want bool, nudge func()) {
 func TestPackingNegotiated(t *testing.T) {
 	a, b, swA, swB := pair(t, DefaultMTU)
 	aToB, bToA := a.Peers()[0], b.Peers()[0]
+	a.vtun.tos.Store(labelUnpacksFlag) // A advertises unpacking (off by default: advertiseUnpacking)
 
 	// B is an older node: its packets carry no unpacks flag.
 	b.vtun.tos.Store(0)
@@ -233,7 +234,9 @@ func BenchmarkPathSmallBursts(b *testing.B) {
 			})
 			frames := smallBurst(b, 32)
 			port := sinks[0].port("1")
-			if !packed {
+			if packed {
+				tns[1].vtun.tos.Store(labelUnpacksFlag)
+			} else {
 				tns[1].vtun.tos.Store(0)
 			}
 			// The receiver's next packet tells the sender.
