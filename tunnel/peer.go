@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"encoding/base64"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,12 @@ type PeerPort struct {
 	lastRedial   atomic.Int64 // unix ns of the last forced initiation (redial, status.go)
 	redials      atomic.Int32 // forced initiations since the peer was last heard from
 	expired      atomic.Int64 // unix ns of the last redial: handshakes up to it no longer carry a session
+	handshake    atomic.Int64 // unix ns of the last handshake the device reported (session.go); 0: none
+
+	// dialMu orders what may make wireguard-go send a handshake
+	// initiation to the peer (status.go, Dials); lastDial is the last.
+	dialMu   sync.Mutex
+	lastDial atomic.Int64 // unix ns
 }
 
 var _ bridge.Port = (*PeerPort)(nil)

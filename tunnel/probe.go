@@ -129,6 +129,24 @@ func (p *PeerPort) MinRTT() time.Duration {
 	return time.Duration(cur)
 }
 
+// Heard is when the last packet from the peer arrived (a probe, a reply, a
+// frame); zero if none has since the port was added.
+func (p *PeerPort) Heard() time.Time {
+	if ns := p.lastRx.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// Handshake is the peer's last WireGuard handshake as the tunnel last read
+// it from the device; zero if none.
+func (p *PeerPort) Handshake() time.Time {
+	if ns := p.handshake.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
 // RTT is the peer's smoothed round-trip time (0 before the first echo), and
 // when the last echo arrived (zero if none ever did).
 func (p *PeerPort) RTT() (time.Duration, time.Time) {

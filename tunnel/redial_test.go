@@ -45,6 +45,39 @@ func TestRedialDue(t *testing.T) {
 	}
 }
 
+// TestRedialWaitsForOwnDial: a redial never follows this side's own
+// initiation (a keepalive to a peer without a session) within redialEvery,
+// unless a handshake has completed since: two initiations a millisecond
+// apart, the second dropping the first's state, left sessions that carried
+// traffic one way only.
+func TestRedialWaitsForOwnDial(t *testing.T) {
+	tn := &Tunnel{}
+	p := &PeerPort{}
+	p.cfg.Endpoint = "192.0.2.1:51820"
+	t0 := time.Unix(1000, 0)
+	p.markDial(t0)
+	if tn.redialDue(p, t0.Add(time.Millisecond)) {
+		t.Fatal("redial due 1 ms after our own initiation")
+	}
+	if !tn.redialDue(p, t0.Add(redialEvery)) {
+		t.Fatalf("redial not due %v after our own initiation", redialEvery)
+	}
+	// The next keepalive within RekeyTimeout sends no initiation
+	// (wireguard-go's limit): it is not a dial.
+	p.markDial(t0.Add(redialEvery))
+	if !tn.redialDue(p, t0.Add(redialEvery+time.Millisecond)) {
+		t.Fatal("a keepalive that cannot initiate holds the redial back")
+	}
+	p.markDial(t0.Add(device.RekeyTimeout))
+	if tn.redialDue(p, t0.Add(device.RekeyTimeout+time.Millisecond)) {
+		t.Fatal("redial due 1 ms after an initiation RekeyTimeout later")
+	}
+	p.handshake.Store(t0.Add(device.RekeyTimeout + time.Millisecond).UnixNano())
+	if !tn.redialDue(p, t0.Add(device.RekeyTimeout+2*time.Millisecond)) {
+		t.Fatal("redial not due after a handshake completed since our initiation")
+	}
+}
+
 // TestRedialEndsTheSession: a redial drops the session's keys, so the peer
 // has no session until a new handshake completes (a session flag left set
 // would hand frames to wireguard-go, which stages them, pinning its

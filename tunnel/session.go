@@ -62,6 +62,7 @@ func (t *Tunnel) withheld(p *PeerPort, n int, now time.Time) {
 		return
 	}
 	if wp := t.dev.LookupPeer(device.NoisePublicKey(p.cfg.PublicKey)); wp != nil {
+		p.markDial(now)
 		wp.SendKeepalive()
 	}
 }
@@ -88,6 +89,9 @@ func (t *Tunnel) refreshSessions(now time.Time) bool {
 	flush := func() {
 		if cur == nil {
 			return
+		}
+		if sec != 0 || nsec != 0 {
+			cur.handshake.Store(time.Unix(sec, nsec).UnixNano())
 		}
 		if hs := time.Unix(sec, nsec); (sec != 0 || nsec != 0) && hs.UnixNano() > cur.expired.Load() {
 			until := hs.Add(device.RejectAfterTime - sessionMargin).UnixNano()

@@ -129,6 +129,7 @@ func (t *Tunnel) Nudge(p *PeerPort) {
 			return
 		}
 	}
+	p.markDial(now)
 	wp.SendKeepalive()
 }
 
@@ -150,6 +151,7 @@ func (t *Tunnel) Rehandshake(p *PeerPort) {
 	if t.redialDue(p, now) && t.redial(p, wp, now) {
 		return
 	}
+	p.markDial(now)
 	wp.SendHandshakeInitiation(false)
 }
 
@@ -165,6 +167,18 @@ func (t *Tunnel) Rehandshake(p *PeerPort) {
 // costs WireGuard; a path whose round trip exceeds redialEvery still
 // completes a handshake on those). Only the side that speaks first redials,
 // so redials never cross the other side's initiations.
+//
+// Dials. A redial must not cross this side's own last initiation either:
+// a keepalive for withheld traffic makes wireguard-go initiate, and a redial
+// a millisecond later, from another goroutine, dropped that handshake's
+// state while its response was on the way. Both initiations went out with
+// the same (coarse) timestamp, the peer answered one and refused the other
+// as a replay, and the two sides could end up with a session that carried
+// traffic one way only (seen in TestE2EFailover: a peer port up, its BPDUs
+// never arriving). So every action of ours that may make wireguard-go
+// initiate is recorded (markDial, under dialMu), and a redial waits until
+// redialEvery after the last of them, or until a handshake completed after
+// it.
 const (
 	redialEvery = 500 * time.Millisecond
 	redialMax   = 20
@@ -179,7 +193,7 @@ func (t *Tunnel) redialDue(p *PeerPort, now time.Time) bool {
 		return false
 	}
 	last := p.lastRedial.Load()
-	if now.UnixNano()-last < int64(redialEvery) {
+	if now.UnixNano()-last < int64(redialEvery) || p.dialInFlight(now) {
 		return false
 	}
 	if p.lastRx.Load() > last {
@@ -188,12 +202,37 @@ func (t *Tunnel) redialDue(p *PeerPort, now time.Time) bool {
 	return p.redials.Load() < redialMax
 }
 
-// redial forces a new handshake initiation to p (see Redials).
+// markDial records that this side is about to do what may make wireguard-go
+// send an initiation (a keepalive to a peer without a session, or a
+// rehandshake): the first such action in a RekeyTimeout, as wireguard-go
+// sends one initiation per RekeyTimeout at most (see Dials).
+func (p *PeerPort) markDial(now time.Time) {
+	p.dialMu.Lock()
+	defer p.dialMu.Unlock()
+	if now.UnixNano()-p.lastDial.Load() >= int64(device.RekeyTimeout) {
+		p.lastDial.Store(now.UnixNano())
+	}
+}
+
+// dialInFlight reports whether an initiation of ours may still be on its
+// way: one is younger than redialEvery and no handshake has completed since
+// (as the device last reported).
+func (p *PeerPort) dialInFlight(now time.Time) bool {
+	d := p.lastDial.Load()
+	return now.UnixNano()-d < int64(redialEvery) && p.handshake.Load() < d
+}
+
+// redial forces a new handshake initiation to p (see Redials), unless an
+// initiation of ours is younger than redialEvery (see Dials).
 func (t *Tunnel) redial(p *PeerPort, wp *device.Peer, now time.Time) bool {
+	p.dialMu.Lock()
 	last := p.lastRedial.Load()
-	if !p.lastRedial.CompareAndSwap(last, now.UnixNano()) {
+	if p.dialInFlight(now) || !p.lastRedial.CompareAndSwap(last, now.UnixNano()) {
+		p.dialMu.Unlock()
 		return false
 	}
+	p.lastDial.Store(now.UnixNano())
+	p.dialMu.Unlock()
 	n := p.redials.Add(1)
 	t.log.Debug("redial: new handshake initiation", "peer", p.cfg.Name, "redials", n)
 	wp.ExpireCurrentKeypairs()

@@ -57,9 +57,11 @@ type Config struct {
 }
 
 // DefaultBuffers is the default bound on wireguard-go's packet buffers:
-// MinBuffers of the default UDP bind, 768 of 64 KiB, 48 MiB. The readers
-// hold 384 between reads (128 of them, the IPv6 reader's, never touched
-// while no IPv6 packet arrives); the rest carry packets in flight. Under
+// MinBuffers of the default UDP bind, 768 of 64 KiB, 48 MiB, mapped
+// outside the Go heap (see MemoryLimit), where RSS counts the pages
+// written. The readers hold 384 between reads (128 of them, the IPv6
+// reader's, never touched while no IPv6 packet arrives); the rest carry
+// packets in flight. Under
 // TCP the buffers fill up to the bound (the sender outruns the encryption
 // until the pool makes the tunnel's reader wait), so the bound is both the
 // node's memory and its queue: 1024 measured the same throughput within
@@ -79,33 +81,32 @@ const DefaultBuffers = 768
 // stopped under TCP.)
 func MinBuffers(bind conn.Bind) int { return 2 * (batchSize + 2*bind.BatchSize()) }
 
-// runtimeOverhead is what a node needs besides wireguard-go's buffers and
+// runtimeOverhead is what the Go runtime holds for a node besides the
 // reassembly: the queue to wireguard-go (queueBatches of batchBufLen,
-// 4.3 MiB), the TAP's read batch, goroutine stacks and the runtime's own.
+// 4.3 MiB), the TAP's read batch, wireguard-go's elements, goroutine
+// stacks and the runtime's own.
 const runtimeOverhead = 12 << 20
 
 // MemoryLimit is a soft memory limit, for debug.SetMemoryLimit, for a
-// process that runs one tunnel with Config.Buffers = buffers (0:
-// DefaultBuffers) and a reassembly cap of reassemblyBytes over all peers
-// (0: frag.DefaultMaxBytesTotal): the sum of the bounds, 68 MiB by default.
-// wireguard-go's bounded pools (patched to keep their buffers across
-// collections) and the reassembly's caps bound the live heap; the limit
-// keeps the garbage collector's headroom (GOGC=100 lets the heap grow to
-// twice the live set) from adding to it. Garbage there is: wireguard-go's
-// UDP bind allocates an endpoint per received datagram, and without the
-// limit peak RSS reached 72-87 MB under the bench's UDP tests. RSS stays
-// below it by the buffers never touched (measured peak under the bench:
-// 61 MB; 20 MB idle with 50 peers). A limit at or below the live set makes
-// the collector run all the time: with 1024 buffers a 56 MiB limit cut TCP
-// to a fifth.
-func MemoryLimit(buffers, reassemblyBytes int) int64 {
-	if buffers == 0 {
-		buffers = DefaultBuffers
-	}
+// process that runs one tunnel with a reassembly cap of reassemblyBytes
+// over all peers (0: frag.DefaultMaxBytesTotal): the sum of the bounds of
+// what lives in the Go heap, 20 MiB by default. wireguard-go's packet
+// buffers (Config.Buffers of 64 KiB, 48 MiB by default) are not in it: the
+// patched copy cuts them from memory mapped outside the Go heap, where
+// only the pages a packet was written to count, and where the collector
+// does not see them. (In the heap, the 384 buffers the readers hold
+// counted as live, so GOGC=100 let twice as much garbage pile up before a
+// collection: an idle node with 50 peers grew to 36-39 MB in 30 s.) The
+// limit keeps the collector's headroom (twice the live set) from adding
+// to the bounds: wireguard-go's UDP bind allocates an endpoint per
+// received datagram. A limit at or below the live set makes the collector
+// run all the time (with 1024 buffers in the heap a 56 MiB limit cut TCP
+// to a fifth).
+func MemoryLimit(reassemblyBytes int) int64 {
 	if reassemblyBytes <= 0 {
 		reassemblyBytes = frag.DefaultMaxBytesTotal
 	}
-	return int64(buffers)*device.MaxMessageSize + int64(reassemblyBytes) + runtimeOverhead
+	return int64(reassemblyBytes) + runtimeOverhead
 }
 
 // newDeviceMu serialises setting wireguard-go's pool bound (a package

@@ -54,6 +54,10 @@ func failover(t *testing.T, protocol string, after time.Duration) lab.Outage {
 	tp.must(err)
 	for _, p := range st.STP.Ports {
 		if p.Name == "hva" && !isBlocked(p.State) {
+			for _, hv := range []string{"hva", "hvb", "hvc"} {
+				out, _ := tp.lab.Exec(hv, l2wgBinary(t), "show")
+				t.Logf("l2wg show in %s:\n%s", hv, out)
+			}
 			t.Fatalf("hvc's port to hva is %s; the test needs the path vma-vmc through hvb", p.State)
 		}
 	}

@@ -57,7 +57,7 @@ func cmdUp(path string, stderr io.Writer) error {
 	// it the garbage collector lets the heap grow to twice the live set.
 	// GOMEMLIMIT in the environment wins.
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(tunnel.MemoryLimit(0, cfg.ReassemblyTotalBytes))
+		debug.SetMemoryLimit(tunnel.MemoryLimit(cfg.ReassemblyTotalBytes))
 	}
 	n, err := node.Start(cfg, log, level, version)
 	if err != nil {

@@ -24,8 +24,9 @@ type liveness struct {
 // routineSpanningTree runs the tree's timers and follows each peer: a peer
 // port is up while WireGuard has a session with the peer and the peer
 // answers its liveness probes (one that never answered one, such as an
-// older l2wg, is judged by its session alone). Probe loss takes a port down
-// within probe_loss x probe_interval, far sooner than WireGuard notices.
+// older l2wg, by its session and anything received from it). Probe loss
+// takes a port down within probe_loss x probe_interval, far sooner than
+// WireGuard notices.
 func (lv *liveness) routineSpanningTree(done <-chan struct{}) {
 	interval := min(lv.interval, 100*time.Millisecond)
 	tick := time.NewTicker(interval)
@@ -80,8 +81,41 @@ func (lv *liveness) nudge(hasSession func(*tunnel.PeerPort) bool, now time.Time)
 		if rtt, last := p.RTT(); deadline > 0 && !last.IsZero() && now.Sub(last) >= deadline+rtt {
 			lv.log.Debug("probes unanswered: new handshake", "peer", p.Name(), "since", now.Sub(last).Round(time.Millisecond))
 			lv.tun.Rehandshake(p)
+			continue
+		}
+		// A session over which nothing has ever arrived, long after its
+		// handshake: it carries traffic one way only (the peer's keys
+		// are not ours). A new handshake mends it.
+		if deaf(p, deadline, now) {
+			lv.log.Info("session one way only (nothing received since the handshake): new handshake", "peer", p.Name(), "handshake", now.Sub(p.Handshake()).Round(time.Millisecond))
+			lv.tun.Rehandshake(p)
 		}
 	}
+}
+
+// deafAfter is how long after a handshake a session over which nothing
+// has arrived counts as one-way: ten of the default probe intervals, far
+// longer than the first probe's round trip.
+const deafAfter = time.Second
+
+// deaf reports whether p has a session over which nothing has arrived,
+// although its handshake is over deafAfter plus the probe deadline old.
+func deaf(p *tunnel.PeerPort, deadline time.Duration, now time.Time) bool {
+	hs := p.Handshake()
+	return p.Heard().IsZero() && !hs.IsZero() && now.Sub(hs) >= deadline+deafAfter
+}
+
+// answering reports whether peer p counts as answering its liveness probes:
+// its last reply is younger than deadline plus a round trip; or, for a peer
+// that has answered none (an older l2wg), something from it has arrived
+// (a probe, a frame), so that a session carrying traffic one way only never
+// brings a port up.
+func answering(p *tunnel.PeerPort, deadline time.Duration, now time.Time) bool {
+	rtt, last := p.RTT()
+	if last.IsZero() {
+		return !p.Heard().IsZero()
+	}
+	return now.Sub(last) < deadline+rtt
 }
 
 // followPeers sets each peer port up or down.
@@ -89,15 +123,17 @@ func (lv *liveness) followPeers(sessions map[bridge.PortID]bool, now time.Time) 
 	deadline := time.Duration(lv.loss) * lv.interval
 	for _, p := range lv.tun.Peers() {
 		rtt, last := p.RTT()
-		answering := last.IsZero() || now.Sub(last) < deadline+rtt
-		up := sessions[p.PortID()] && answering
+		answers := answering(p, deadline, now)
+		up := sessions[p.PortID()] && answers
 		if !lv.st.SetLink(p.PortID(), up) {
 			continue
 		}
 		switch {
 		case up:
 			lv.log.Info("peer port up", "peer", p.Name(), "rtt", rtt.Round(time.Microsecond))
-		case !answering:
+		case !answers && last.IsZero():
+			lv.log.Info("peer port down: nothing received from the peer", "peer", p.Name())
+		case !answers:
 			lv.log.Warn("peer port down: liveness probes unanswered", "peer", p.Name(), "since", now.Sub(last).Round(time.Millisecond))
 		default:
 			lv.log.Info("peer port down: no wireguard session", "peer", p.Name())

@@ -150,8 +150,8 @@ func (d *meshDriver) applyLocked(acts []mesh.Action) {
 
 // routineMesh ticks the machine and follows each peer: an adjacency is up
 // while WireGuard has a session with the peer and the peer answers its
-// liveness probes (one that never answered one is judged by its session
-// alone), at the peer's configured cost or, for "auto", the cost of its
+// liveness probes (one that never answered one, by its session and anything
+// received from it), at the peer's configured cost or, for "auto", the cost of its
 // least round trip.
 func (n *Node) routineMesh() {
 	defer n.wg.Done()
@@ -178,10 +178,8 @@ func (n *Node) followMeshPeers(now time.Time) {
 	deadline := time.Duration(n.cfg.ProbeLoss) * n.cfg.ProbeInterval
 	peers := n.applied.Load().Peers
 	for _, p := range n.tun.Peers() {
-		rtt, last := p.RTT()
-		answering := last.IsZero() || now.Sub(last) < deadline+rtt
 		_, mismatch := n.mesh.mp.LinkMismatch(mesh.Port(p.PortID())) // a spanning tree's BPDUs on it
-		up := p.HasSession(now) && answering && !mismatch
+		up := p.HasSession(now) && answering(p, deadline, now) && !mismatch
 		n.mesh.follow(mesh.Port(p.PortID()), p.Key(), up, n.meshCost(p, peers), now)
 	}
 }

@@ -6,7 +6,11 @@
 package device
 
 import (
+	"runtime"
 	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 )
 
 // PoolBound bounds each pool (message buffers, elements, containers) of a
@@ -70,6 +74,65 @@ func (p *WaitPool) Put(x any) {
 	p.cond.Signal()
 }
 
+// A messageArena is memory mapped outside the Go heap that the message
+// buffers of a bounded pool are cut from (l2wg patch). The garbage
+// collector lets the heap grow to twice what it finds live (GOGC=100), and
+// held buffers count as live even though pages of them never written
+// cost nothing: each receive batch holds 128 buffers, most never touched.
+// Outside the heap, the collector's headroom is twice the small objects
+// only. Its pages are never given back: a pool's arena serves the next
+// device's pool once the pool is unreachable (its finalizer).
+type messageArena struct {
+	mem  []byte
+	next atomic.Uint32 // buffers handed out
+}
+
+// arenaStride is the distance between buffers: a page multiple, so that a
+// short packet touches one page.
+const arenaStride = 1 << 16
+
+var spareArenas struct {
+	sync.Mutex
+	list []*messageArena
+}
+
+// newMessageArena returns an arena of n buffers, nil if it cannot map one.
+func newMessageArena(n uint32) *messageArena {
+	spareArenas.Lock()
+	for i, a := range spareArenas.list {
+		if uint64(len(a.mem)) == uint64(n)*arenaStride {
+			spareArenas.list = append(spareArenas.list[:i], spareArenas.list[i+1:]...)
+			spareArenas.Unlock()
+			a.next.Store(0)
+			return a
+		}
+	}
+	spareArenas.Unlock()
+	size := uint64(n) * arenaStride
+	if size == 0 || size > 1<<30 {
+		return nil
+	}
+	mem, err := unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil
+	}
+	// A transparent huge page would make a touched byte cost 2 MiB.
+	unix.Madvise(mem, unix.MADV_NOHUGEPAGE)
+	return &messageArena{mem: mem}
+}
+
+// get returns a buffer of the arena, or of the Go heap once every one of
+// the arena's is handed out.
+func (a *messageArena) get() *[MaxMessageSize]byte {
+	if a != nil {
+		if off := uint64(a.next.Add(1)-1) * arenaStride; off < uint64(len(a.mem)) {
+			return (*[MaxMessageSize]byte)(a.mem[off : off+MaxMessageSize])
+		}
+		a.next.Store(uint32(len(a.mem) / arenaStride)) // no wrap-around
+	}
+	return new([MaxMessageSize]byte)
+}
+
 func (device *Device) PopulatePools() {
 	device.pool.inboundElementsContainer = NewWaitPool(PoolBound, func() any {
 		s := make([]*QueueInboundElement, 0, device.BatchSize())
@@ -79,9 +142,23 @@ func (device *Device) PopulatePools() {
 		s := make([]*QueueOutboundElement, 0, device.BatchSize())
 		return &QueueOutboundElementsContainer{elems: s}
 	})
-	device.pool.messageBuffers = NewWaitPool(PoolBound, func() any {
-		return new([MaxMessageSize]byte)
-	})
+	if PoolBound == 0 {
+		device.pool.messageBuffers = NewWaitPool(0, func() any {
+			return new([MaxMessageSize]byte)
+		})
+	} else {
+		arena := newMessageArena(PoolBound)
+		device.pool.messageBuffers = NewWaitPool(PoolBound, func() any {
+			return arena.get()
+		})
+		if arena != nil {
+			runtime.SetFinalizer(device.pool.messageBuffers, func(*WaitPool) {
+				spareArenas.Lock()
+				spareArenas.list = append(spareArenas.list, arena)
+				spareArenas.Unlock()
+			})
+		}
+	}
 	device.pool.inboundElements = NewWaitPool(PoolBound, func() any {
 		return new(QueueInboundElement)
 	})
