@@ -26,8 +26,10 @@ QEMU_SKIP  := CapFlood|CapConcurrent|TestReceiveAllocatesNothing|InNamespaces|Te
 
 all: build
 
+# build makes a static binary (no C library: the one the .deb ships, and
+# 1.3 MB less resident).
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/l2wg
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/l2wg
 
 # cross builds static binaries for every architecture into bin/cross.
 cross:

@@ -130,7 +130,10 @@ func (p *PeerPort) MinRTT() time.Duration {
 }
 
 // Heard is when the last packet from the peer arrived (a probe, a reply, a
-// frame); zero if none has since the port was added.
+// frame), as the tunnel's receiver stamps each batch; zero if none has since
+// the port was added. Every such packet is authenticated (WireGuard
+// decrypted it under the peer's key): the liveness rule counts any of them
+// as life.
 func (p *PeerPort) Heard() time.Time {
 	if ns := p.lastRx.Load(); ns != 0 {
 		return time.Unix(0, ns)

@@ -84,7 +84,7 @@ var Keys = []*Key{
 	{Path: "tunnel.probe_interval", Default: tunnel.DefaultProbeInterval, Min: 10 * time.Millisecond, Max: 10 * time.Second, value: func(c *Config) any { return c.ProbeInterval },
 		Doc: "liveness probes to every peer; they also measure the round trip"},
 	{Path: "tunnel.probe_loss", Default: 3, Min: 2, Max: 100, value: func(c *Config) any { return c.ProbeLoss },
-		Doc: "probes unanswered in a row before a peer's port goes down"},
+		Doc: "a peer's port goes down after probe_loss × probe_interval with nothing received from it (twice that when no other peer is heard either, or without an echo of its probes)"},
 	{Path: "tunnel.reassembly_timeout", Default: frag.DefaultTimeout, Min: 100 * time.Millisecond, Max: time.Minute, value: func(c *Config) any { return c.ReassemblyTimeout },
 		Doc: "incomplete fragmented frames are dropped after this"},
 	{Path: "tunnel.reassembly_peer_bytes", Default: frag.DefaultMaxBytesPerPeer, Min: 256 << 10, Max: 1 << 30, value: func(c *Config) any { return c.ReassemblyPeerBytes },

@@ -46,6 +46,10 @@ type meshDriver struct {
 	up map[mesh.Port]meshAdj // live adjacencies; protected by mu
 	// names of links, for logs; protected by mu
 	names map[mesh.Port]string
+
+	// kick tells routineMesh that a control message came in, which may
+	// have left the machine a held change to carry out.
+	kick chan struct{}
 }
 
 type meshAdj struct {
@@ -58,7 +62,7 @@ func newMeshDriver(br *bridge.Bridge, pub [32]byte, log *slog.Logger) (*meshDriv
 		return nil, err
 	}
 	d := &meshDriver{mp: br.AttachMesh(m.ID()), log: log, m: m,
-		up: map[mesh.Port]meshAdj{}, names: map[mesh.Port]string{}}
+		up: map[mesh.Port]meshAdj{}, names: map[mesh.Port]string{}, kick: make(chan struct{}, 1)}
 	d.next.Store(firstMeshLink - 1)
 	d.mp.SetControlHandler(d.receive)
 	log.Info("mesh: shortest-path", "node", m.ID().String())
@@ -96,8 +100,12 @@ func (s meshSwitch) Input(in bridge.PortID, frames []bridge.Frame) {
 // receive hands a control message from a link to the machine.
 func (d *meshDriver) receive(from mesh.Port, msg []byte) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.applyLocked(d.m.Receive(from, msg, time.Now()))
+	d.mu.Unlock()
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
 }
 
 func (d *meshDriver) tick(now time.Time) {
@@ -107,8 +115,8 @@ func (d *meshDriver) tick(now time.Time) {
 }
 
 // follow tells the machine whether the peer on link p is live, and at what
-// cost.
-func (d *meshDriver) follow(p mesh.Port, key [32]byte, up bool, cost uint32, now time.Time) {
+// cost; it reports whether that changed the adjacency.
+func (d *meshDriver) follow(p mesh.Port, key [32]byte, up bool, cost uint32, now time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cur, isUp := d.up[p]
@@ -125,7 +133,10 @@ func (d *meshDriver) follow(p mesh.Port, key [32]byte, up bool, cost uint32, now
 		delete(d.up, p)
 		d.log.Info("mesh adjacency down", "peer", d.names[p])
 		d.applyLocked(d.m.AdjacencyDown(p, now))
+	default:
+		return false
 	}
+	return true
 }
 
 // applyLocked carries out the machine's actions. Called with mu held.
@@ -149,39 +160,79 @@ func (d *meshDriver) applyLocked(acts []mesh.Action) {
 }
 
 // routineMesh ticks the machine and follows each peer: an adjacency is up
-// while WireGuard has a session with the peer and the peer answers its
-// liveness probes (one that never answered one, by its session and anything
-// received from it), at the peer's configured cost or, for "auto", the cost of its
-// least round trip.
+// while WireGuard has a session with the peer and the peer is live by the
+// liveness rule (liveRule; one that never answered a probe, by its session
+// and anything received from it), at the peer's configured cost or, for "auto", the cost of
+// its least round trip. It wakes every meshTick, at the instant a peer's
+// silence reaches the limit, and when the machine's holds end after an
+// adjacency changed, so that a failure waits for no tick.
 func (n *Node) routineMesh() {
 	defer n.wg.Done()
-	tick := time.NewTicker(meshTick)
-	defer tick.Stop()
-	lv := &liveness{tun: n.tun, log: n.log, interval: n.cfg.ProbeInterval, loss: n.cfg.ProbeLoss}
-	var lastNudge time.Time
+	wake := time.NewTimer(meshTick)
+	defer wake.Stop()
+	lv := newLiveness(n.tun, n.log, n.cfg.ProbeInterval, n.cfg.ProbeLoss)
+	lv.clock.arm(time.Now().Add(meshTick), time.Now())
+	var lastNudge, lastTick time.Time
 	for {
 		select {
 		case <-n.done:
 			return
-		case now := <-tick.C:
-			if now.Sub(lastNudge) >= meshNudgeEvery {
-				lastNudge = now
-				lv.nudge(func(p *tunnel.PeerPort) bool { return p.HasSession(now) }, now)
+		case <-n.mesh.kick:
+			// A control message may have left the machine a held
+			// change: tick once its holds have passed.
+			now := time.Now()
+			if due := now.Add(meshHoldWake); due.Before(lv.clock.due) {
+				lv.clock.sooner(due)
+				wake.Reset(meshHoldWake)
 			}
-			n.followMeshPeers(now)
-			n.mesh.tick(now)
+			continue
+		case <-wake.C:
 		}
+		now := time.Now()
+		onTime := lv.clock.wake(now)
+		if now.Sub(lastNudge) >= meshNudgeEvery {
+			lastNudge = now
+			lv.nudge(func(p *tunnel.PeerPort) bool { return p.HasSession(now) }, now)
+		}
+		next, changed := n.followMeshPeers(lv, now, onTime)
+		n.mesh.tick(now)
+		if now.Sub(lastTick) >= meshTick {
+			lastTick = now
+		}
+		if changed {
+			next = earliest(next, now.Add(meshHoldWake))
+		}
+		sleep := lastTick.Add(meshTick).Sub(now)
+		if !next.IsZero() {
+			sleep = min(sleep, next.Sub(now))
+		}
+		sleep = max(sleep, time.Millisecond)
+		armed := time.Now()
+		lv.clock.arm(armed.Add(sleep), armed)
+		wake.Reset(sleep)
 	}
 }
 
-func (n *Node) followMeshPeers(now time.Time) {
-	deadline := time.Duration(n.cfg.ProbeLoss) * n.cfg.ProbeInterval
+// meshHoldWake is when the driver ticks the machine again after an
+// adjacency changed: once its origination and SPF holds have passed.
+const meshHoldWake = max(mesh.DefaultOriginateHold, mesh.DefaultSPFHold) + time.Millisecond
+
+// followMeshPeers brings each peer's adjacency up or down; it returns when
+// a peer should be judged again (zero: at the next tick) and whether an
+// adjacency changed.
+func (n *Node) followMeshPeers(lv *liveness, now time.Time, onTime bool) (next time.Time, changed bool) {
 	peers := n.applied.Load().Peers
-	for _, p := range n.tun.Peers() {
+	tps := n.tun.Peers()
+	verdicts, next := lv.judgePeers(tps, now, onTime)
+	for i, p := range tps {
+		answering := verdicts[i]
 		_, mismatch := n.mesh.mp.LinkMismatch(mesh.Port(p.PortID())) // a spanning tree's BPDUs on it
-		up := p.HasSession(now) && answering(p, deadline, now) && !mismatch
-		n.mesh.follow(mesh.Port(p.PortID()), p.Key(), up, n.meshCost(p, peers), now)
+		up := p.HasSession(now) && answering && !mismatch
+		if n.mesh.follow(mesh.Port(p.PortID()), p.Key(), up, n.meshCost(p, peers), now) {
+			changed = true
+		}
 	}
+	return next, changed
 }
 
 // meshCost is a peer's configured cost, or for "auto" the cost of its least

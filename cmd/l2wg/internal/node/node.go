@@ -152,7 +152,8 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, version s
 		control.Serve(n.ctl, n)
 	}()
 	if n.st != nil {
-		lv := &liveness{tun: n.tun, st: n.st, costs: &n.costs, log: log, interval: cfg.ProbeInterval, loss: cfg.ProbeLoss}
+		lv := newLiveness(n.tun, log, cfg.ProbeInterval, cfg.ProbeLoss)
+		lv.st, lv.costs = n.st, &n.costs
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()

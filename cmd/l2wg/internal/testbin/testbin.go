@@ -32,7 +32,10 @@ func L2WG(t testing.TB) string {
 		bin = filepath.Join(dir, "l2wg")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		if out, e := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/l2wg/l2wg/cmd/l2wg").CombinedOutput(); e != nil {
+		// Static, as make build and the .deb build it.
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/l2wg/l2wg/cmd/l2wg")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, e := cmd.CombinedOutput(); e != nil {
 			err = fmt.Errorf("go build l2wg: %w\n%s", e, out)
 		}
 	})
