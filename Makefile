@@ -22,7 +22,7 @@ ARCH_PKGS  := ./frag/... ./bridge/... ./stp/... ./tunnel/... ./cmd/l2wg/systemd 
 	$(addprefix ./cmd/l2wg/internal/,config node metrics control uapi capture tomlpos wgsock)
 QEMU_SKIP  := CapFlood|CapConcurrent|TestReceiveAllocatesNothing|InNamespaces|TestNonRootClientIsRefused
 
-.PHONY: all build cross dist arch-test test unit e2e bench fuzz demo lint fmt-check vet deps clean
+.PHONY: all build cross dist arch-test test unit wg-test e2e bench fuzz demo lint fmt-check vet deps clean
 
 all: build
 
@@ -86,12 +86,19 @@ UNIT_PKGS  = $(shell $(GO) list ./... | grep -v -x -e 'github.com/l2wg/l2wg/cmd/
 # compete with each other for two CPUs.
 test: deps fmt-check vet
 	$(GO) test -race -count=1 $(UNIT_PKGS)
+	$(MAKE) --no-print-directory wg-test
 	$(GO) test -count=1 -run 'Alloc|CapFlood|EverySize' ./frag/... ./bridge/... ./stp/... ./tunnel/... ./tap/...
 	$(MAKE) --no-print-directory arch-test
 	$(GO) test -count=1 -timeout 20m -p 1 $(NS_PKGS)
 
 unit: fmt-check vet
 	$(GO) test -race -count=1 $(UNIT_PKGS)
+	$(MAKE) --no-print-directory wg-test
+
+# wg-test: the tests of l2wg's copy of wireguard-go (its own module), where
+# its patches are tested (tunnel/internal/wireguard-go/L2WG-PATCH.md).
+wg-test:
+	cd tunnel/internal/wireguard-go && $(GO) test -race -count=1 ./conn/ ./device/
 
 e2e: deps
 	$(GO) test -count=1 -timeout 15m -run E2E -v ./cmd/l2wg

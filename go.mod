@@ -21,7 +21,7 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-// A copy of wireguard-go whose only change is device/queueconstants_default.go:
-// PreallocatedBuffersPerPool is a variable, so the tunnel can bound the
-// buffers in flight (see tunnel/internal/wireguard-go/L2WG-PATCH.md).
+// A copy of wireguard-go with two changes: device/pools.go (the tunnel can
+// bound the buffers in flight) and conn/bind_std.go (UDP GSO sends below the
+// device's gso_max_size); see tunnel/internal/wireguard-go/L2WG-PATCH.md.
 replace golang.zx2c4.com/wireguard => ./tunnel/internal/wireguard-go

@@ -24,6 +24,12 @@ type Frame struct {
 	Offload [frag.OffloadLen]byte
 	// Data is the Ethernet frame from the destination MAC on, without FCS.
 	Data []byte
+	// Head, when not empty, goes in front of Data on the way out: the mesh
+	// port's data header, which it hands its links apart from the frame
+	// so that it copies no frame (MeshPort.AddLink). A port that sends a
+	// frame on sends Head and then Data. Frames from the switch to its
+	// other ports (the TAP) and frames into the switch have none.
+	Head []byte
 }
 
 // Clock tells the time. The FDB ages by it; tests inject a fake.

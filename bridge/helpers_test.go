@@ -52,7 +52,8 @@ type fakePort struct {
 func (p *fakePort) WriteFrames(frames []Frame) {
 	call := make([]written, len(frames))
 	for i, f := range frames {
-		call[i] = written{Frame{Offload: f.Offload, Data: bytes.Clone(f.Data)}, unsafe.SliceData(f.Data)}
+		// as a link sends it: Head, then Data
+		call[i] = written{Frame{Offload: f.Offload, Data: append(bytes.Clone(f.Head), f.Data...)}, unsafe.SliceData(f.Data)}
 	}
 	p.mu.Lock()
 	p.calls = append(p.calls, call)

@@ -8,14 +8,14 @@ import (
 )
 
 // meshOut is the scratch of one MeshPort call: frames per link and the
-// buffers that hold headers written in front of frames, reused through a
+// headers the frames carry in front (Frame.Head), reused through a
 // pool so that a steady state allocates nothing.
 type meshOut struct {
 	perLink [][]Frame   // indexed by mesh.Port
 	touched []mesh.Port // links with frames in perLink
 	local   []Frame     // frames for this node's switch
-	bufs    [][]byte    // header+frame copies, reused
-	used    int         // bufs in use
+	heads   []byte      // the headers written in this call, HeaderLen each
+	used    int         // headers in heads
 
 	// counted by the call, added to the counters once (MeshPort.count)
 	sent, noRoute            uint64
@@ -38,21 +38,22 @@ func putMeshOut(ob *meshOut) {
 	meshOutPool.Put(ob)
 }
 
-// frame returns a copy of data with h in front, in a reused buffer.
-func (ob *meshOut) frame(h *mesh.Header, data []byte) []byte {
-	n := mesh.HeaderLen + len(data)
-	if ob.used == len(ob.bufs) {
-		ob.bufs = append(ob.bufs, nil)
+// reserveHeads makes room in heads for the headers of n frames, before the
+// first head of a call (so the heads handed out stay where they are).
+func (ob *meshOut) reserveHeads(n int) {
+	if need := n * mesh.HeaderLen; cap(ob.heads) < need {
+		ob.heads = make([]byte, need)
 	}
-	b := ob.bufs[ob.used]
-	if cap(b) < n {
-		b = make([]byte, n, max(n, 2048))
-	}
-	b = b[:n]
-	ob.bufs[ob.used] = b
+	ob.heads = ob.heads[:cap(ob.heads)]
+}
+
+// head returns h encoded in the next of the reserved headers, for a Frame's
+// Head: the frame itself is not copied.
+func (ob *meshOut) head(h *mesh.Header) []byte {
+	off := ob.used * mesh.HeaderLen
+	b := ob.heads[off : off+mesh.HeaderLen : off+mesh.HeaderLen]
 	ob.used++
 	h.Put(b)
-	copy(b[mesh.HeaderLen:], data)
 	return b
 }
 

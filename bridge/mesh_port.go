@@ -41,7 +41,8 @@ const _ = uint(frag.MaxEncapLen - mesh.HeaderLen)
 //
 // Its data path reads the table through an atomic pointer and takes no lock
 // but the address table's read lock; it allocates nothing per frame in a
-// steady state (the header is written into a pooled buffer).
+// steady state (the header is written into a pooled buffer and handed to
+// the link beside the frame, as Frame.Head, not copied in front of it).
 type MeshPort struct {
 	b    *Bridge
 	self mesh.NodeID
@@ -104,8 +105,9 @@ func (mp *MeshPort) ID() PortID { return PortID(mp.id.Load()) }
 
 // AddLink registers the tunnel to a neighbour as link p (the mesh.Port the
 // machine is told about in AdjacencyUp), named name in logs.
-// dev.WriteFrames gets frames with the mesh header in front; it must not
-// retain them. The link carries every VLAN until SetVLANFilter.
+// dev.WriteFrames gets frames with the mesh header in front: in Head for
+// the frames of this node's switch (the frame is not copied), in Data for
+// transit frames; it must not retain them. The link carries every VLAN until SetVLANFilter.
 func (mp *MeshPort) AddLink(p mesh.Port, name string, dev Port) {
 	mp.replaceLinks(func(links []*meshLink) []*meshLink {
 		if int(p) >= len(links) {
@@ -195,6 +197,7 @@ func (mp *MeshPort) WriteFrames(frames []Frame) {
 	ob := getMeshOut()
 	defer putMeshOut(ob)
 	now, ageing := mp.b.now(), mp.b.fdb.ageing.Load()
+	ob.reserveHeads(len(frames))
 	for i := range frames {
 		fr := &frames[i]
 		h := mesh.Header{Ingress: mp.self}
@@ -213,9 +216,9 @@ func (mp *MeshPort) WriteFrames(frames []Frame) {
 		if one == 0 {
 			h.Multi, h.HopLimit = true, t.MultiHopLimit()
 		}
-		data := ob.frame(&h, fr.Data)
+		out := Frame{Offload: fr.Offload, Data: fr.Data, Head: ob.head(&h)}
 		if one != 0 {
-			ob.queue(one, Frame{Offload: fr.Offload, Data: data})
+			ob.queue(one, out)
 			continue
 		}
 		for _, p := range t.MultiTargets(mp.self) {
@@ -223,7 +226,7 @@ func (mp *MeshPort) WriteFrames(frames []Frame) {
 				ob.vlanSkipped++
 				continue
 			}
-			ob.queue(p, Frame{Offload: fr.Offload, Data: data})
+			ob.queue(p, out)
 		}
 	}
 	ob.send(links)

@@ -50,7 +50,7 @@ type linkDev struct {
 func (d *linkDev) WriteFrames(frames []Frame) {
 	for _, f := range frames {
 		d.n.wire = append(d.n.wire, inFlight{d.to, d.n.nodes[d.to].port[d.from],
-			Frame{Offload: f.Offload, Data: bytes.Clone(f.Data)}})
+			Frame{Offload: f.Offload, Data: append(bytes.Clone(f.Head), f.Data...)}})
 		d.n.used[[2]string{d.n.nodes[d.from].name, d.n.nodes[d.to].name}]++
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"golang.zx2c4.com/wireguard/conn/bindtest"
 
 	"github.com/l2wg/l2wg/bridge"
+	"github.com/l2wg/l2wg/frag"
 )
 
 // fakeSwitch records the frames the tunnel delivers, by port.
@@ -186,6 +187,29 @@ func TestTunnelCarriesFramesBothWays(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A frame's Head (the mesh's data header) crosses in front of its Data, up
+// to the longest superframe behind the longest header frag carries.
+func TestTunnelSendsHeadBeforeData(t *testing.T) {
+	_, _, swA, swB := pair(t, DefaultMTU)
+	head := []byte{0x40, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}[:frag.MaxEncapLen]
+	offload := [10]byte{1, 1, 66, 0, 0xa8, 5, 34, 0, 16, 0}
+	for _, size := range []int{60, 1514, frag.MaxEthernetLen} {
+		data := ethFrame(t, size, 0)
+		swA.port(0).WriteFrames([]bridge.Frame{{Offload: offload, Head: head, Data: data}})
+		select {
+		case got := <-swB.frames:
+			if want := append(bytes.Clone(head), data...); !bytes.Equal(got.data, want) {
+				t.Errorf("%d-byte frame with a %d-byte head arrived as %d bytes, not head then frame", size, len(head), len(got.data))
+			}
+			if got.offload != offload {
+				t.Errorf("%d-byte frame: offload header %x, want %x", size, got.offload, offload)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d-byte frame with a head did not arrive", size)
+		}
 	}
 }
 

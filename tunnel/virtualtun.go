@@ -52,11 +52,13 @@ type outBatch struct {
 // fits reports whether a frame of n bytes can still join the batch.
 func (b *outBatch) fits(n int) bool { return b.n < batchFrames && b.used+n <= batchBufLen }
 
-func (b *outBatch) add(offload *[frag.OffloadLen]byte, frame []byte) {
+// add copies a frame, head (bridge.Frame.Head) and data, into the batch.
+func (b *outBatch) add(offload *[frag.OffloadLen]byte, head, data []byte) {
 	f := &b.frames[b.n]
 	f.offload = *offload
 	f.off = b.used
-	f.n = copy(b.buf[b.used:], frame)
+	f.n = copy(b.buf[b.used:], head)
+	f.n += copy(b.buf[b.used+f.n:], data)
 	b.used += f.n
 	b.n++
 }
@@ -174,12 +176,13 @@ func (t *virtualTUN) enqueue(s *sender, dst Label, frames []bridge.Frame) bool {
 	defer s.mu.Unlock()
 	var b *outBatch
 	for i := range frames {
-		data := frames[i].Data
-		if len(data) > frag.MaxFrameLen {
+		fr := &frames[i]
+		n := len(fr.Head) + len(fr.Data)
+		if n > frag.MaxFrameLen {
 			t.dropsTooBig.Add(1)
 			continue
 		}
-		if b != nil && !b.fits(len(data)) {
+		if b != nil && !b.fits(n) {
 			t.push(b)
 			b = nil
 		}
@@ -195,7 +198,7 @@ func (t *virtualTUN) enqueue(s *sender, dst Label, frames []bridge.Frame) bool {
 			}
 			b.owner, b.dst = s, dst
 		}
-		b.add(&frames[i].Offload, data)
+		b.add(&fr.Offload, fr.Head, fr.Data)
 	}
 	if b != nil {
 		t.push(b)

@@ -19,7 +19,8 @@ import (
 // l2wg is the contestant the benchmark is for, configured as the README's
 // quick start shows: its TAP in the VM bridge, one peer.
 type l2wg struct {
-	bin string // l2wg binary
+	bin      string // l2wg binary
+	protocol string // [mesh] protocol; "": l2wg's default
 }
 
 func (l2wg) Key() string       { return "l2wg" }
@@ -28,16 +29,18 @@ func (l2wg) Path() trafficPath { return vmPath }
 
 const l2wgTAP = "l2wg0"
 
-// l2wgConf is node.toml for hypervisor hv whose peer has public key peer.
+// l2wgConf is node.toml for hypervisor hv whose peer has public key peer,
+// with [mesh] protocol ("": l2wg's default).
 // The spanning-tree timers are the least 802.1D allows, so the TAP and peer
 // ports forward 8 s after start instead of 30 s. The data path is the same
 // either way.
-func l2wgConf(hv hypervisor, keyFile, peer string) []byte {
+func l2wgConf(hv hypervisor, keyFile, peer, protocol string) []byte {
 	data, err := config.Marshal(&config.File{
 		PrivateKeyFile: keyFile,
 		ListenPort:     config.Ptr(wgPort),
 		TAP:            config.FileTAP{Name: l2wgTAP, Bridge: bridgeName},
 		STP:            config.FileSTP{HelloTime: "1s", ForwardDelay: "4s", MaxAge: "6s"},
+		Mesh:           config.FileMesh{Protocol: protocol},
 		Peers: []config.FilePeer{{
 			Name: fmt.Sprintf("hv%d", 3-hv.Index), PublicKey: peer,
 			Endpoint: net.JoinHostPort(hv.Peer, strconv.Itoa(wgPort)),
@@ -64,7 +67,7 @@ func (c l2wg) Start(ctx context.Context, lab *netns.Lab, dir string) ([]*netns.P
 			return procs, err
 		}
 		conf := filepath.Join(dir, fmt.Sprintf("l2wg-hv%d.toml", hv.Index))
-		if err := os.WriteFile(conf, l2wgConf(hv, keyFile, keys[1-i].Public), 0o600); err != nil {
+		if err := os.WriteFile(conf, l2wgConf(hv, keyFile, keys[1-i].Public, c.protocol), 0o600); err != nil {
 			return procs, err
 		}
 		p, err := lab.Start(hv.NS, c.bin, "up", "-c", conf)

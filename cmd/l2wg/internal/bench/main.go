@@ -46,6 +46,7 @@ type options struct {
 	UDPRate   string
 	IdlePings int
 	Keep      bool
+	Protocol  string // l2wg's [mesh] protocol; "": its default
 }
 
 func parseFlags(args []string) (options, error) {
@@ -61,6 +62,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.UDPRate, "udp-rate", "0", "offered rate of the UDP tests (iperf3 -b; 0: as fast as the sender can)")
 	fs.IntVar(&o.IdlePings, "pings", 300, "echo requests of the idle latency run")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the work directory (logs, configs) for debugging")
+	fs.StringVar(&o.Protocol, "protocol", "", "l2wg's [mesh] protocol (spanning-tree, shortest-path, ...; default: l2wg's default)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -175,7 +177,7 @@ func selectContestants(b binaries, o options) ([]contestant, error) {
 	if o.Fastd || strings.Contains(o.Only, "fastd") {
 		all = append(all, fastd{})
 	}
-	all = append(all, l2wg{b.L2WG})
+	all = append(all, l2wg{bin: b.L2WG, protocol: o.Protocol})
 	if o.Only == "" {
 		return all, nil
 	}

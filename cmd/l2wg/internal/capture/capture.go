@@ -5,7 +5,6 @@
 package capture
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"sync"
@@ -196,13 +195,15 @@ func (s *session) offer(at time.Time, port bridge.PortID, dir Dir, frames []brid
 		if s.limit > 0 && s.taken.Load() >= s.limit {
 			return
 		}
-		data := frames[i].Data
-		n := min(len(data), s.snaplen)
+		head, data := frames[i].Head, frames[i].Data // as the port sends them: head, then data
+		n := min(len(head)+len(data), s.snaplen)
 		if s.queued.Load()+int64(n) > queueBytes {
 			s.dropped.Add(1)
 			continue
 		}
-		f := Frame{At: at, Port: port, Dir: dir, Len: len(data), Data: bytes.Clone(data[:n])}
+		b := make([]byte, n)
+		copy(b[copy(b, head):], data)
+		f := Frame{At: at, Port: port, Dir: dir, Len: len(head) + len(data), Data: b}
 		select {
 		case s.frames <- f:
 			s.taken.Add(1)

@@ -441,6 +441,16 @@ const (
 	maxIPv4PayloadLen = 1<<16 - 1 - 20 - 8
 	maxIPv6PayloadLen = 1<<16 - 1 - 8
 
+	// l2wg: the longest IP packet a coalesced (UDP GSO) send makes. The
+	// kernel segments in software, before the device, a GSO packet whose
+	// length with its link-layer header reaches the device's gso_max_size
+	// (gso_features_check; 65536 by default): such a send leaves as single
+	// datagrams, which the receiver's GRO then does not see coalesced. At
+	// the EMSGSIZE bounds above, 46 datagrams of 1424 bytes (65504, plus
+	// 42 bytes of headers) were segmented so; 64 bytes leave room for an
+	// Ethernet header and VLAN tags.
+	maxGSOPacketLen = 1<<16 - 64
+
 	// This is a hard limit imposed by the kernel.
 	udpSegmentMaxDatagrams = 64
 )
@@ -454,9 +464,9 @@ func coalesceMessages(addr *net.UDPAddr, ep *StdNetEndpoint, bufs [][]byte, msgs
 		dgramCnt int  // number of dgrams coalesced into msgs[base]
 		endBatch bool // tracking flag to start a new batch on next iteration of bufs
 	)
-	maxPayloadLen := maxIPv4PayloadLen
+	maxPayloadLen := maxGSOPacketLen - 20 - 8 // l2wg: was maxIPv4PayloadLen
 	if ep.DstIP().Is6() {
-		maxPayloadLen = maxIPv6PayloadLen
+		maxPayloadLen = maxGSOPacketLen - 40 - 8 // l2wg: was maxIPv6PayloadLen
 	}
 	for i, buf := range bufs {
 		if i > 0 {

@@ -85,6 +85,20 @@ func Test_coalesceMessages(t *testing.T) {
 			wantLens: []int{4, 2},
 			wantGSO:  []int{2, 0},
 		},
+		{
+			// l2wg: 46 would make a 65504-byte payload, which the
+			// kernel segments in software (maxGSOPacketLen).
+			name:     "a frame's 48 fragments of 1424 bytes stay below gso_max_size",
+			buffs:    equalBuffers(48, 1424),
+			wantLens: []int{45 * 1424, 3 * 1424},
+			wantGSO:  []int{1424, 1424},
+		},
+		{
+			name:     "45 datagrams of 1452 bytes still coalesce into one",
+			buffs:    equalBuffers(45, 1452),
+			wantLens: []int{45 * 1452},
+			wantGSO:  []int{1452},
+		},
 	}
 
 	for _, tt := range cases {
@@ -120,6 +134,16 @@ func Test_coalesceMessages(t *testing.T) {
 			}
 		})
 	}
+}
+
+// equalBuffers returns n buffers of size bytes with room to coalesce behind
+// them, as wireguard-go's 64 KiB message buffers have.
+func equalBuffers(n, size int) [][]byte {
+	bufs := make([][]byte, n)
+	for i := range bufs {
+		bufs[i] = make([]byte, size, 1<<16)
+	}
+	return bufs
 }
 
 func mockGetGSOSize(control []byte) (int, error) {
