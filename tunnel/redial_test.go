@@ -149,10 +149,13 @@ func TestRedialEndsTheSession(t *testing.T) {
 
 // TestRehandshakeOnALongPath: a peer judged down is asked for a new
 // handshake every 100 ms (as the mesh's liveness loop does) over a path
-// with a 400 ms round trip: once the path is back, an echo of a probe
-// under the new keys arrives, and stays possible. Before redials let a
-// completed handshake settle, each redial dropped the previous one's
-// session before its first probe could be answered, and no echo ever came.
+// with a 520 ms round trip, through a cut and after it, until an echo of
+// one of our probes comes (the port is up again, and the loop stops
+// asking). Then the session must carry on: more echoes come, with no
+// redial after the first. Without the round trip in dialInFlight, every
+// redial threw away the last one's handshake while its response was on
+// the way; without Settling, the redial after a completed handshake
+// dropped the keys the first echo had just proven.
 func TestRehandshakeOnALongPath(t *testing.T) {
 	m, tns := memTunnels(t, 2, func() Switch { return newSinkSwitch() })
 	a := tns[0]
@@ -162,7 +165,16 @@ func TestRehandshakeOnALongPath(t *testing.T) {
 		p = a.Peers()[0]
 	}
 	for _, nd := range m.nodes {
-		nd.delay.Store(int64(200 * time.Millisecond))
+		nd.delay.Store(int64(260 * time.Millisecond))
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if rtt, _ := p.RTT(); rtt >= 400*time.Millisecond {
+			break // the probes know the path's round trip
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the probes did not measure the delayed path")
+		}
+		time.Sleep(50 * time.Millisecond) // polling a state with a deadline
 	}
 	m.nodes[1].cut.Store(true)
 	m.nodes[0].cut.Store(true)
@@ -177,18 +189,25 @@ func TestRehandshakeOnALongPath(t *testing.T) {
 	healed := time.Now()
 	m.nodes[1].cut.Store(false)
 	m.nodes[0].cut.Store(false)
-	deadline := healed.Add(10 * time.Second)
-	for {
+	var first time.Time
+	for deadline := healed.Add(10 * time.Second); ; {
 		a.Rehandshake(p)
 		if _, reply := p.RTT(); reply.After(healed) {
-			t.Logf("first echo %v after the path came back (round trip 400 ms); %d redials",
-				reply.Sub(healed).Round(time.Millisecond), p.redials.Load())
-			return
+			first = reply
+			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no echo in %v after the path came back: %d redials, each dropping the last one's session", deadline.Sub(healed), p.redials.Load())
+			t.Fatalf("no echo in %v after the path came back: %d redials", deadline.Sub(healed), p.redials.Load())
 		}
 		time.Sleep(100 * time.Millisecond) // the liveness loop's nudge period
+	}
+	redials := p.redials.Load()
+	t.Logf("first echo %v after the path came back (round trip 520 ms); %d redials", first.Sub(healed).Round(time.Millisecond), redials)
+	// Two more round trips and probe intervals: echoes go on.
+	time.Sleep(2*520*time.Millisecond + 2*DefaultProbeInterval)
+	if _, reply := p.RTT(); reply.Sub(first) < 520*time.Millisecond {
+		t.Errorf("the last echo %v after the first: the session the first proved did not carry on (redials %d, %d at the first echo; session %v)",
+			reply.Sub(first).Round(time.Millisecond), p.redials.Load(), redials, p.hasSession(time.Now()))
 	}
 }
 

@@ -262,11 +262,13 @@ func (p *PeerPort) markDial(now time.Time) {
 }
 
 // dialInFlight reports whether an initiation of ours may still be on its
-// way: one is younger than redialEvery and no handshake has completed since
-// (as the device last reported).
+// way: one is younger than redialEvery plus the peer's round trip (its
+// response takes one) and no handshake has completed since (as the device
+// last reported).
 func (p *PeerPort) dialInFlight(now time.Time) bool {
 	d := p.lastDial.Load()
-	return now.UnixNano()-d < int64(redialEvery) && p.handshake.Load() < d
+	rtt, _ := p.RTT()
+	return now.UnixNano()-d < int64(redialEvery+rtt) && p.handshake.Load() < d
 }
 
 // redial forces a new handshake initiation to p (see Redials), unless an
@@ -283,9 +285,9 @@ func (t *Tunnel) redial(p *PeerPort, wp *device.Peer, now time.Time) bool {
 	n := p.redials.Add(1)
 	t.log.Debug("redial: new handshake initiation", "peer", p.cfg.Name, "redials", n)
 	wp.ExpireCurrentKeypairs()
-	// No key may send any more: the session is over until a handshake
-	// after this one (refreshSessions) or a packet from the peer says
-	// otherwise. Left set, the flag would hand frames to wireguard-go,
+	// No key may send any more: the session is over until the device
+	// reports a handshake after this one (refreshSessions; packets from
+	// the peer under its old keys do not count). Left set, the flag would hand frames to wireguard-go,
 	// which stages them, pinning its bounded buffers (session.go), and keep
 	// the peer off Nudge. The instant is taken after the expiry, so a
 	// handshake that completed before it never counts.

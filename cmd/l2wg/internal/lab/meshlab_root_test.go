@@ -236,8 +236,9 @@ func TestMeshFailover(t *testing.T) {
 				}
 				pair, gap := Max(f.Gaps)
 				rpair, rgap := Max(f.RepairGaps)
-				t.Logf("%-12s longest gap %v (%s); after %s %v (%s); no path: %v", ev, gap.Round(time.Millisecond), pair,
-					f.Repair, rgap.Round(time.Millisecond), rpair, f.Cut)
+				lpair, loss := Max(f.Losses)
+				t.Logf("%-12s longest gap %v (%s), loss %v (%s); after %s %v (%s); no path: %v", ev, gap.Round(time.Millisecond), pair,
+					loss.Round(time.Millisecond), lpair, f.Repair, rgap.Round(time.Millisecond), rpair, f.Cut)
 				if bounds && (gap >= time.Second || rgap >= time.Second) {
 					t.Errorf("%s: longest gap %v (%s), after %s %v (%s); want under 1s", ev, gap, pair, f.Repair, rgap, rpair)
 				}
