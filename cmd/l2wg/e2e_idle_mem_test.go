@@ -56,12 +56,13 @@ func TestE2EIdleMemoryBound(t *testing.T) {
 	}
 	hv := tp.startL2WG("hv1", nil, peers...)
 
-	// The spanning tree lets the TAP forward 8 s after start (short
-	// timers): from then on the switch floods its BPDUs towards every peer.
+	// The TAP forwards 0.3 s after start with the mesh (the default), 8 s
+	// with a spanning tree (short timers): from then on the node floods
+	// its control frames towards every peer.
 	var st showStatus
 	var err error
 	if !poll(30*time.Second, 500*time.Millisecond, func() bool {
-		st, err = tp.show("hv1")
+		st, err = tp.status("hv1")
 		return err == nil && portState(st, "l2wg0") == "forwarding"
 	}) {
 		t.Fatalf("the TAP never forwards: state %q, %v", portState(st, "l2wg0"), err)
@@ -98,7 +99,7 @@ func TestE2EIdleMemoryBound(t *testing.T) {
 	t.Logf("VmRSS (MiB) after the TAP forwards: %s", strings.Join(samples, ", "))
 	t.Logf("VmHWM %.1f MiB (bound %d MiB), settled %v after %v", float64(hwm)/(1<<20), idleRSSBound>>20, settled, time.Since(start).Round(time.Second))
 
-	st, err = tp.show("hv1")
+	st, err = tp.status("hv1")
 	tp.must(err)
 	if len(st.Peers) != idlePeerCount {
 		t.Fatalf("l2wg shows %d peers; want %d", len(st.Peers), idlePeerCount)
