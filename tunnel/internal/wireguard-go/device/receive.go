@@ -536,6 +536,6 @@ func (peer *Peer) RoutineSequentialReceiver(maxBatchSize int) {
 		bufs = bufs[:0]
 		device.PutInboundElementsContainer(elemsContainer)
 		peer.l2wg.recvQueued.Add(-1) // l2wg: delivered
-		peer.l2wg.recvMu.Unlock() // l2wg
+		peer.l2wg.recvMu.Unlock()    // l2wg
 	}
 }
