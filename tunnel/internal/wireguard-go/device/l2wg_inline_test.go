@@ -7,7 +7,9 @@ package device
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"sync/atomic"
@@ -21,12 +23,16 @@ import (
 // batchTUN is a TUN whose Read returns what the test queued as one batch
 // (a burst, or a single packet), and calls SendInline as l2wg's TUN does.
 type batchTUN struct {
-	out    chan [][]byte // batches for the device to read
-	in     chan []byte   // packets the device wrote
-	rest   [][]byte      // of a batch longer than one Read
-	dev    atomic.Pointer[Device]
-	closed chan struct{}
-	events chan tun.Event
+	out  chan [][]byte // batches for the device to read
+	in   chan []byte   // packets the device wrote
+	rest [][]byte      // of a batch longer than one Read
+	dev  atomic.Pointer[Device]
+	// discard makes Write count the packets (written) instead of handing
+	// on copies: an allocation test's TUN.
+	discard atomic.Bool
+	written atomic.Uint64
+	closed  chan struct{}
+	events  chan tun.Event
 }
 
 func newBatchTUN() *batchTUN {
@@ -61,6 +67,10 @@ func (t *batchTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 }
 
 func (t *batchTUN) Write(bufs [][]byte, offset int) (int, error) {
+	if t.discard.Load() {
+		t.written.Add(uint64(len(bufs)))
+		return len(bufs), nil
+	}
 	for _, b := range bufs {
 		select {
 		case t.in <- append([]byte(nil), b[offset:]...):
@@ -354,5 +364,75 @@ func TestInlineOnlyAfterAGap(t *testing.T) {
 	after, afterReceived := inlineCounts(p)
 	if after[0] != sent[0]+1 || afterReceived[1] != received[1]+1 {
 		t.Errorf("a packet after a gap: inline sent %d, received %d, want 1 and 1", after[0]-sent[0], afterReceived[1]-received[1])
+	}
+}
+
+// TestInlineAllocatesNothing: a packet sent inline (SendInline, from the
+// TUN reader's buffers) and a packet received inline (receiveInline, to the
+// TUN) allocate nothing. Side 0's peer is pointed at a socket of the test,
+// which keeps what side 0 sends: those datagrams are then side 1's input.
+func TestInlineAllocatesNothing(t *testing.T) {
+	p := newInlinePair(t)
+	p.pingPong(t, 3) // the handshake
+	p.drained(t)
+	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	if err := sink.SetReadBuffer(1 << 20); err != nil {
+		t.Fatal(err)
+	}
+	remote := p.peers[0].handshake.remoteStatic
+	if err := p.devs[0].IpcSet(uapiCfg("public_key", hex.EncodeToString(remote[:]),
+		"endpoint", sink.LocalAddr().String())); err != nil {
+		t.Fatal(err)
+	}
+
+	const runs = 100 // AllocsPerRun calls its function runs+1 times
+	offset := MessageTransportHeaderSize
+	out := [][]byte{make([]byte, MaxMessageSize)}
+	outSizes := []int{0}
+	pkt := p.packet(0)
+	sent0, _ := p.peers[0].InlineCounts()
+	allocs := testing.AllocsPerRun(runs, func() {
+		outSizes[0] = copy(out[0][offset:], pkt)
+		p.devs[0].SendInline(out, outSizes, offset)
+	})
+	if sent, _ := p.peers[0].InlineCounts(); sent-sent0 != runs+1 || len(out[0]) != MaxMessageSize {
+		t.Fatalf("inline sent %d packets of %d, buffer %d bytes", sent-sent0, runs+1, len(out[0]))
+	}
+	if allocs != 0 {
+		t.Errorf("SendInline: %v allocations per packet", allocs)
+	}
+
+	datagrams := make([][]byte, runs+1)
+	if err := sink.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range datagrams {
+		b := make([]byte, 2048)
+		n, _, err := sink.ReadFromUDP(b)
+		if err != nil {
+			t.Fatalf("datagram %d of %d: %v", i, len(datagrams), err)
+		}
+		datagrams[i] = b[:n]
+	}
+	p.tuns[1].discard.Store(true)
+	in := [][]byte{make([]byte, MaxMessageSize)}
+	inSizes := []int{0}
+	eps := []conn.Endpoint{&conn.StdNetEndpoint{AddrPort: netip.MustParseAddrPort(sink.LocalAddr().String())}}
+	next := 0
+	_, received0 := p.peers[1].InlineCounts()
+	allocs = testing.AllocsPerRun(runs, func() {
+		inSizes[0] = copy(in[0], datagrams[next])
+		next++
+		p.devs[1].receiveInline(in, inSizes, eps)
+	})
+	if _, received := p.peers[1].InlineCounts(); received-received0 != runs+1 || p.tuns[1].written.Load() != runs+1 {
+		t.Fatalf("inline received %d packets of %d, %d written to the TUN", received-received0, runs+1, p.tuns[1].written.Load())
+	}
+	if allocs != 0 {
+		t.Errorf("receiveInline: %v allocations per packet", allocs)
 	}
 }
