@@ -41,6 +41,9 @@ type memNode struct {
 	rx   chan memDatagram
 	free chan *[memDatagramLen]byte
 	cut  atomic.Bool
+	// delay holds every datagram to the node this long (ns; 0: none), as
+	// a long path would.
+	delay atomic.Int64
 
 	mu     sync.Mutex // protects closed
 	closed chan struct{}
@@ -167,7 +170,12 @@ func (nd *memNode) Send(bufs [][]byte, ep conn.Endpoint) error {
 			return nil // sent into the void
 		}
 		n := copy(buf[:], b)
-		to.rx <- memDatagram{buf: buf, n: n, from: nd}
+		d := memDatagram{buf: buf, n: n, from: nd}
+		if delay := time.Duration(to.delay.Load()); delay > 0 {
+			time.AfterFunc(delay, func() { to.rx <- d })
+			continue
+		}
+		to.rx <- d
 	}
 	return nil
 }

@@ -220,7 +220,7 @@ const initiateGrace = 6 * time.Second
 // (it may be unable to reach us); its retries then fall between the first
 // side's.
 func (t *Tunnel) speaksFirst(p *PeerPort, now time.Time) bool {
-	if bytes.Compare(t.selfPublic[:], p.cfg.PublicKey[:]) < 0 || p.cfg.PersistentKeepalive > 0 {
+	if t.speaksFirstAlways(p) {
 		return true
 	}
 	since := p.added
@@ -229,6 +229,12 @@ func (t *Tunnel) speaksFirst(p *PeerPort, now time.Time) bool {
 	}
 	heard := p.lastRx.Load() != 0 && now.Sub(since) < initiateGrace
 	return heard || now.Sub(since) >= initiateGrace
+}
+
+// speaksFirstAlways reports whether this side speaks first whatever it
+// heard: it has the smaller key, or keeps the peer's NAT open.
+func (t *Tunnel) speaksFirstAlways(p *PeerPort) bool {
+	return bytes.Compare(t.selfPublic[:], p.cfg.PublicKey[:]) < 0 || p.cfg.PersistentKeepalive > 0
 }
 
 // routineProbe probes every peer every interval.

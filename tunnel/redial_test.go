@@ -13,6 +13,7 @@ import (
 func TestRedialDue(t *testing.T) {
 	tn := &Tunnel{}
 	p := &PeerPort{}
+	p.cfg.PublicKey[0] = 1 // greater than the tunnel's: this side leads redials
 	t0 := time.Unix(1000, 0)
 	if tn.redialDue(p, t0) {
 		t.Fatal("a peer without an endpoint (it dials us) is due")
@@ -53,6 +54,7 @@ func TestRedialDue(t *testing.T) {
 func TestRedialWaitsForOwnDial(t *testing.T) {
 	tn := &Tunnel{}
 	p := &PeerPort{}
+	p.cfg.PublicKey[0] = 1 // greater than the tunnel's: this side leads redials
 	p.cfg.Endpoint = "192.0.2.1:51820"
 	t0 := time.Unix(1000, 0)
 	p.markDial(t0)
@@ -72,9 +74,41 @@ func TestRedialWaitsForOwnDial(t *testing.T) {
 	if tn.redialDue(p, t0.Add(device.RekeyTimeout+time.Millisecond)) {
 		t.Fatal("redial due 1 ms after an initiation RekeyTimeout later")
 	}
-	p.handshake.Store(t0.Add(device.RekeyTimeout + time.Millisecond).UnixNano())
-	if !tn.redialDue(p, t0.Add(device.RekeyTimeout+2*time.Millisecond)) {
-		t.Fatal("redial not due after a handshake completed since our initiation")
+	hs := t0.Add(device.RekeyTimeout + time.Millisecond)
+	p.handshake.Store(hs.UnixNano())
+	if p.dialInFlight(hs.Add(time.Millisecond)) {
+		t.Fatal("our initiation in flight after a handshake completed since")
+	}
+	if !tn.redialDue(p, hs.Add(redialSettle)) {
+		t.Fatal("redial not due after a handshake completed since our initiation, and settled")
+	}
+}
+
+// TestRedialLetsASessionSettle: no redial throws away the keys of a
+// handshake that completed less than redialSettle plus a round trip ago:
+// a port that is down comes up with the first echo under the new keys,
+// which on a long or loaded path came later than the next redial (an
+// adjacency that stayed down after a cut healed, redialled every 0.5 s).
+func TestRedialLetsASessionSettle(t *testing.T) {
+	tn := &Tunnel{}
+	p := &PeerPort{}
+	p.cfg.PublicKey[0] = 1 // greater than the tunnel's: this side leads redials
+	p.cfg.Endpoint = "192.0.2.1:51820"
+	t0 := time.Unix(1000, 0)
+	p.lastRedial.Store(t0.UnixNano())
+	p.lastDial.Store(t0.UnixNano())
+	p.redials.Store(1)
+	rtt := 150 * time.Millisecond
+	p.probe.srtt.Store(int64(rtt))
+	hs := t0.Add(rtt) // the redial's handshake
+	p.handshake.Store(hs.UnixNano())
+	for _, d := range []time.Duration{redialEvery, redialSettle / 2, redialSettle + rtt - time.Millisecond} {
+		if tn.redialDue(p, hs.Add(d)) {
+			t.Errorf("redial due %v after a completed handshake (round trip %v); want none before %v", d, rtt, redialSettle+rtt)
+		}
+	}
+	if !tn.redialDue(p, hs.Add(redialSettle+rtt)) {
+		t.Errorf("redial not due %v after the handshake: a session that never answers a probe must be redialled", redialSettle+rtt)
 	}
 }
 
@@ -111,4 +145,116 @@ func TestRedialEndsTheSession(t *testing.T) {
 	}
 	m.nodes[1].cut.Store(false)
 	waitSessions(t, tns...)
+}
+
+// TestRehandshakeOnALongPath: a peer judged down is asked for a new
+// handshake every 100 ms (as the mesh's liveness loop does) over a path
+// with a 520 ms round trip, through a cut and after it, until an echo of
+// one of our probes comes (the port is up again, and the loop stops
+// asking). Then the session must carry on: more echoes come, with no
+// redial after the first. Without the round trip in dialInFlight, every
+// redial threw away the last one's handshake while its response was on
+// the way; without Settling, the redial after a completed handshake
+// dropped the keys the first echo had just proven.
+func TestRehandshakeOnALongPath(t *testing.T) {
+	m, tns := memTunnels(t, 2, func() Switch { return newSinkSwitch() })
+	a := tns[0]
+	p := a.Peers()[0]
+	if !a.speaksFirstAlways(p) {
+		a = tns[1] // the side that redials
+		p = a.Peers()[0]
+	}
+	for _, nd := range m.nodes {
+		nd.delay.Store(int64(260 * time.Millisecond))
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if rtt, _ := p.RTT(); rtt >= 400*time.Millisecond {
+			break // the probes know the path's round trip
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the probes did not measure the delayed path")
+		}
+		time.Sleep(50 * time.Millisecond) // polling a state with a deadline
+	}
+	m.nodes[1].cut.Store(true)
+	m.nodes[0].cut.Store(true)
+	// The cut: the port went down, its redials are lost.
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
+		a.Rehandshake(p)
+		time.Sleep(100 * time.Millisecond) // the liveness loop's nudge period
+	}
+	if p.redials.Load() == 0 {
+		t.Fatal("no redial during the cut")
+	}
+	healed := time.Now()
+	m.nodes[1].cut.Store(false)
+	m.nodes[0].cut.Store(false)
+	var first time.Time
+	for deadline := healed.Add(10 * time.Second); ; {
+		a.Rehandshake(p)
+		if _, reply := p.RTT(); reply.After(healed) {
+			first = reply
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no echo in %v after the path came back: %d redials", deadline.Sub(healed), p.redials.Load())
+		}
+		time.Sleep(100 * time.Millisecond) // the liveness loop's nudge period
+	}
+	redials := p.redials.Load()
+	t.Logf("first echo %v after the path came back (round trip 520 ms); %d redials", first.Sub(healed).Round(time.Millisecond), redials)
+	// Two more round trips and probe intervals: echoes go on.
+	time.Sleep(2*520*time.Millisecond + 2*DefaultProbeInterval)
+	if _, reply := p.RTT(); reply.Sub(first) < 520*time.Millisecond {
+		t.Errorf("the last echo %v after the first: the session the first proved did not carry on (redials %d, %d at the first echo; session %v)",
+			reply.Sub(first).Round(time.Millisecond), p.redials.Load(), redials, p.hasSession(time.Now()))
+	}
+}
+
+// TestRehandshakeBothSidesAfterACut: after a cut both sides judge each
+// other down and ask for new handshakes every 100 ms, in phase (both
+// liveness loops run the same clock), and both heard the other less than
+// initiateGrace ago. Once the path is back, both get an echo of a probe
+// under new keys within a second. Redials from both sides crossed: each
+// side's initiation overwrote the other's handshake state, both responses
+// were refused, and the next pair of redials crossed again.
+func TestRehandshakeBothSidesAfterACut(t *testing.T) {
+	m, tns := memTunnels(t, 2, func() Switch { return newSinkSwitch() })
+	for _, nd := range m.nodes {
+		nd.delay.Store(int64(5 * time.Millisecond))
+	}
+	both := func() {
+		for _, tn := range tns {
+			tn.Rehandshake(tn.Peers()[0])
+		}
+	}
+	m.nodes[0].cut.Store(true)
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
+		both()
+		time.Sleep(100 * time.Millisecond) // the liveness loops' nudge period
+	}
+	healed := time.Now()
+	m.nodes[0].cut.Store(false)
+	deadline := healed.Add(10 * time.Second)
+	for {
+		both()
+		done := true
+		for _, tn := range tns {
+			if _, reply := tn.Peers()[0].RTT(); !reply.After(healed) {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no echo both ways %v after the path came back: redials %d and %d", deadline.Sub(healed),
+				tns[0].Peers()[0].redials.Load(), tns[1].Peers()[0].redials.Load())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i, tn := range tns {
+		_, reply := tn.Peers()[0].RTT()
+		t.Logf("side %d: first echo %v after the path came back, %d redials", i, reply.Sub(healed).Round(time.Millisecond), tn.Peers()[0].redials.Load())
+	}
 }

@@ -148,8 +148,13 @@ func (t *Tunnel) Rehandshake(p *PeerPort) {
 	if wp == nil {
 		return
 	}
-	if t.redialDue(p, now) && t.redial(p, wp, now) {
-		return
+	if t.redialDue(p, now) {
+		// A handshake may have just completed (one of ours whose echo
+		// is on the way): ask the device, which redialDue then heeds.
+		t.refreshSessions(now)
+		if t.redialDue(p, now) && t.redial(p, wp, now) {
+			return
+		}
 	}
 	p.markDial(now)
 	wp.SendHandshakeInitiation(false)
@@ -165,8 +170,18 @@ func (t *Tunnel) Rehandshake(p *PeerPort) {
 // redialEvery, at most redialMax times since the peer was last heard from,
 // then WireGuard's own 5 s retries carry on (a dead peer then costs what it
 // costs WireGuard; a path whose round trip exceeds redialEvery still
-// completes a handshake on those). Only the side that speaks first redials,
-// so redials never cross the other side's initiations.
+// completes a handshake on those).
+//
+// Only one side of a pair redials (leadsRedials): the one with the smaller
+// key or a persistent keepalive, which speaksFirst also names. But
+// speaksFirst lets the other side speak too once it heard the peer
+// lately, so that both probe; after a cut both had heard each other, both
+// judged the other down, and both redialled every redialEvery in phase:
+// each side's initiation overwrote the handshake state of the other's, both
+// responses were refused, and the next pair of redials crossed again, until
+// redialMax (TestRehandshakeBothSidesAfterACut: stuck in 2 of 3 runs). The
+// other side redials only once the peer has been silent initiateGrace (it
+// may have no endpoint for us).
 //
 // Dials. A redial must not cross this side's own last initiation either:
 // a keepalive for withheld traffic makes wireguard-go initiate, and a redial
@@ -179,27 +194,59 @@ func (t *Tunnel) Rehandshake(p *PeerPort) {
 // initiate is recorded (markDial, under dialMu), and a redial waits until
 // redialEvery after the last of them, or until a handshake completed after
 // it.
+//
+// Settling. A completed handshake is a peer that answers: a redial then
+// only throws its keys away. A peer whose port is down comes back up with
+// an echo of a probe sent under the new keys, which arrives a poll of the
+// device, up to one probe interval and one round trip after the
+// handshake; on a long or loaded path that was later than the next
+// redial, which dropped the session again, and the next, for as long as
+// the peer was heard (its own probes reset redialMax): an adjacency that
+// never came back after a cut healed. So no redial comes within
+// redialSettle plus the round trip of the last completed handshake.
 const (
-	redialEvery = 500 * time.Millisecond
-	redialMax   = 20
+	redialEvery  = 500 * time.Millisecond
+	redialMax    = 20
+	redialSettle = time.Second
 )
 
 // redialDue reports whether p may be redialled now. A peer without a
 // configured endpoint never is: it dials us (behind NAT, or a peer that
 // runs no probes), and a redial would only throw away the keys of the
-// session it made.
+// session it made. Nor is one whose last handshake (as the device last
+// reported it: refreshSessions) is still settling (see Settling).
 func (t *Tunnel) redialDue(p *PeerPort, now time.Time) bool {
-	if p.cfg.Endpoint == "" {
+	if p.cfg.Endpoint == "" || !t.leadsRedials(p, now) {
 		return false
 	}
 	last := p.lastRedial.Load()
-	if now.UnixNano()-last < int64(redialEvery) || p.dialInFlight(now) {
+	if now.UnixNano()-last < int64(redialEvery) || p.dialInFlight(now) || p.settling(now) {
 		return false
 	}
 	if p.lastRx.Load() > last {
 		p.redials.Store(0)
 	}
 	return p.redials.Load() < redialMax
+}
+
+// leadsRedials reports whether this side of the pair redials (see Redials).
+func (t *Tunnel) leadsRedials(p *PeerPort, now time.Time) bool {
+	if t.speaksFirstAlways(p) {
+		return true
+	}
+	since := p.added
+	if last := p.lastRx.Load(); last != 0 {
+		since = time.Unix(0, last)
+	}
+	return now.Sub(since) >= initiateGrace
+}
+
+// settling reports whether p's last completed handshake is younger than
+// redialSettle plus the peer's round trip.
+func (p *PeerPort) settling(now time.Time) bool {
+	hs := p.handshake.Load()
+	rtt, _ := p.RTT()
+	return hs != 0 && now.UnixNano()-hs < int64(redialSettle+rtt)
 }
 
 // markDial records that this side is about to do what may make wireguard-go
@@ -215,11 +262,13 @@ func (p *PeerPort) markDial(now time.Time) {
 }
 
 // dialInFlight reports whether an initiation of ours may still be on its
-// way: one is younger than redialEvery and no handshake has completed since
-// (as the device last reported).
+// way: one is younger than redialEvery plus the peer's round trip (its
+// response takes one) and no handshake has completed since (as the device
+// last reported).
 func (p *PeerPort) dialInFlight(now time.Time) bool {
 	d := p.lastDial.Load()
-	return now.UnixNano()-d < int64(redialEvery) && p.handshake.Load() < d
+	rtt, _ := p.RTT()
+	return now.UnixNano()-d < int64(redialEvery+rtt) && p.handshake.Load() < d
 }
 
 // redial forces a new handshake initiation to p (see Redials), unless an
@@ -236,9 +285,9 @@ func (t *Tunnel) redial(p *PeerPort, wp *device.Peer, now time.Time) bool {
 	n := p.redials.Add(1)
 	t.log.Debug("redial: new handshake initiation", "peer", p.cfg.Name, "redials", n)
 	wp.ExpireCurrentKeypairs()
-	// No key may send any more: the session is over until a handshake
-	// after this one (refreshSessions) or a packet from the peer says
-	// otherwise. Left set, the flag would hand frames to wireguard-go,
+	// No key may send any more: the session is over until the device
+	// reports a handshake after this one (refreshSessions; packets from
+	// the peer under its old keys do not count). Left set, the flag would hand frames to wireguard-go,
 	// which stages them, pinning its bounded buffers (session.go), and keep
 	// the peer off Nudge. The instant is taken after the expiry, so a
 	// handshake that completed before it never counts.

@@ -343,8 +343,11 @@ func (t *Tunnel) receive(bufs [][]byte, offset int) {
 		if p != stamped { // once per peer per batch
 			p.lastRx.Store(now.UnixNano())
 			// A packet from the peer: wireguard-go has its keys, and
-			// has them for longer than the poll (session.go) may say.
-			if until := now.Add(sessionPollSlow).UnixNano(); until > p.sessionUntil.Load() {
+			// has them for longer than the poll (session.go) may say;
+			// unless a redial dropped our sending keys since the last
+			// handshake the poll saw (the peer's packets still arrive
+			// under its old ones: they say nothing of ours).
+			if until := now.Add(sessionPollSlow).UnixNano(); until > p.sessionUntil.Load() && p.expired.Load() <= p.handshake.Load() {
 				p.sessionUntil.Store(until)
 			}
 			stamped = p

@@ -146,7 +146,9 @@ func restartPairs(l *Lab) [][2]string {
 // in turn (MeasureFailure, a 3 s window each, then the restart or heal).
 // Per event the figure is the longest gap of the pairs that kept a path,
 // measured from the failure; reported as median and max over the kills,
-// over the cuts, and over the repairs (restart or heal), in ms. Target
+// over the cuts, and over the repairs (restart or heal), in ms; beside it
+// the longest loss (LongestLoss: the same outage without the round trip
+// of the path traffic moved to) over the kills and over the cuts. Target
 // ≤ 500 ms.
 func BenchmarkMeshFailover(b *testing.B) {
 	tops := []string{"triangle"}
@@ -160,7 +162,7 @@ func BenchmarkMeshFailover(b *testing.B) {
 			if c := l.Converge(ctx, 90*time.Second); !c.OK {
 				b.Fatalf("not converged: %s", c.Waiting)
 			}
-			var kills, cuts, repairs []time.Duration
+			var kills, cuts, repairs, killLoss, cutLoss []time.Duration
 			for _, ev := range l.Failures() {
 				f, err := l.MeasureFailure(ctx, ev, 3*time.Second, true)
 				if err != nil {
@@ -168,15 +170,16 @@ func BenchmarkMeshFailover(b *testing.B) {
 				}
 				pair, gap := Max(f.Gaps)
 				rpair, rgap := Max(f.RepairGaps)
-				b.Logf("%-16s longest gap %v (%s); after %s %v (%s)", ev, gap.Round(time.Millisecond), pair,
-					f.Repair, rgap.Round(time.Millisecond), rpair)
+				lpair, loss := Max(f.Losses)
+				b.Logf("%-16s longest gap %v (%s), loss %v (%s); after %s %v (%s)", ev, gap.Round(time.Millisecond), pair,
+					loss.Round(time.Millisecond), lpair, f.Repair, rgap.Round(time.Millisecond), rpair)
 				if len(f.Gaps) == 0 {
 					continue // no pair kept a path
 				}
 				if strings.HasPrefix(ev, "kill ") {
-					kills = append(kills, gap)
+					kills, killLoss = append(kills, gap), append(killLoss, loss)
 				} else {
-					cuts = append(cuts, gap)
+					cuts, cutLoss = append(cuts, gap), append(cutLoss, loss)
 				}
 				repairs = append(repairs, rgap)
 			}
@@ -184,6 +187,8 @@ func BenchmarkMeshFailover(b *testing.B) {
 			reportSpread(b, "kill", kills)
 			reportSpread(b, "cut", cuts)
 			reportSpread(b, "repair", repairs)
+			reportSpread(b, "kill-loss", killLoss)
+			reportSpread(b, "cut-loss", cutLoss)
 		})
 	}
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,6 +40,9 @@ func buildWith(t *testing.T, short, topology, protocol string, hold bool, mod fu
 		t.Fatal(err)
 	}
 	top.Mesh.Protocol = protocol
+	if lv := os.Getenv("L2WG_LAB_LOG_LEVEL"); lv != "" {
+		top.L2WG.LogLevel = lv
+	}
 	if mod != nil {
 		mod(top)
 	}
@@ -52,8 +56,34 @@ func buildWith(t *testing.T, short, topology, protocol string, hold bool, mod fu
 			t.Error(err)
 		}
 	})
+	t.Cleanup(func() { keepLogs(t, l) }) // before Down, which removes them
 	t.Logf("%s: sites run %s", topology, l.Plan.MeshProtocol())
 	return l
+}
+
+// keepLogs copies the sites' l2wg logs of a failed test out of the test's
+// temporary directory (L2WG_LAB_LOG_LEVEL=debug makes them say more), and
+// names where.
+func keepLogs(t *testing.T, l *Lab) {
+	t.Helper()
+	if !t.Failed() {
+		return
+	}
+	dir, err := os.MkdirTemp("", "l2wg-failed-"+l.Name+"-")
+	if err != nil {
+		t.Logf("keeping the logs: %v", err)
+		return
+	}
+	for _, site := range l.Plan.Sites() {
+		data, err := os.ReadFile(l.LogPath(site.Name))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, site.Name+".log"), data, 0o644)
+		}
+		if err != nil {
+			t.Logf("keeping %s's log: %v", site.Name, err)
+		}
+	}
+	t.Logf("the sites' l2wg logs: %s", dir)
 }
 
 func converge(t *testing.T, l *Lab) {
@@ -206,8 +236,9 @@ func TestMeshFailover(t *testing.T) {
 				}
 				pair, gap := Max(f.Gaps)
 				rpair, rgap := Max(f.RepairGaps)
-				t.Logf("%-12s longest gap %v (%s); after %s %v (%s); no path: %v", ev, gap.Round(time.Millisecond), pair,
-					f.Repair, rgap.Round(time.Millisecond), rpair, f.Cut)
+				lpair, loss := Max(f.Losses)
+				t.Logf("%-12s longest gap %v (%s), loss %v (%s); after %s %v (%s); no path: %v", ev, gap.Round(time.Millisecond), pair,
+					loss.Round(time.Millisecond), lpair, f.Repair, rgap.Round(time.Millisecond), rpair, f.Cut)
 				if bounds && (gap >= time.Second || rgap >= time.Second) {
 					t.Errorf("%s: longest gap %v (%s), after %s %v (%s); want under 1s", ev, gap, pair, f.Repair, rgap, rpair)
 				}

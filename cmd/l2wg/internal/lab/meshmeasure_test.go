@@ -190,3 +190,41 @@ func TestLongestGapStarvedPinger(t *testing.T) {
 		}
 	}
 }
+
+// TestLongestLoss: the loss leaves out the round trip of the path traffic
+// moved to; duplicates and requests answered before the failure count
+// for nothing.
+func TestLongestLoss(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	line := func(d time.Duration, seq int, rtt string) string {
+		ts := at(d)
+		return fmt.Sprintf("[%d.%06d] 64 bytes from 192.168.77.63: icmp_seq=%d ttl=64 time=%s ms\n", ts.Unix(), ts.Nanosecond()/1000, seq, rtt)
+	}
+	// 10 ms requests on a 22 ms path; the path fails at 1 s; request 131
+	// (sent at 1.3 s) is the first answered, over a 180 ms detour.
+	var out strings.Builder
+	for seq := 1; seq <= 97; seq++ { // the last reply at 0.992 s
+		out.WriteString(line(time.Duration(seq)*10*time.Millisecond+22*time.Millisecond, seq, "22"))
+	}
+	for seq := 131; seq <= 200; seq++ {
+		out.WriteString(line(time.Duration(seq)*10*time.Millisecond+180*time.Millisecond, seq, "180"))
+		if seq == 131 {
+			out.WriteString(line(1491*time.Millisecond, 131, "181")) // a duplicate, not marked
+		}
+	}
+	rs := parseReplies(out.String())
+	failed, end := at(time.Second), at(2*time.Second)
+	if l := LongestLoss(rs, failed, end); l < 309*time.Millisecond || l > 311*time.Millisecond {
+		t.Errorf("loss %v, want 310 ms (from the failure at 1 s to request 131 sent at 1.31 s)", l)
+	}
+	if g := LongestGap(rs, failed, end); g < 489*time.Millisecond || g > 491*time.Millisecond {
+		t.Errorf("gap %v, want 490 ms (the reply to 131 at 1.49 s)", g)
+	}
+	if l := LongestLoss(rs, failed, at(3*time.Second)); l < time.Second-time.Millisecond {
+		t.Errorf("loss %v to an end a second after the last request, want 1 s", l)
+	}
+	if l := LongestLoss(nil, failed, end); l != time.Second {
+		t.Errorf("loss %v with no reply, want the whole second", l)
+	}
+}

@@ -128,7 +128,7 @@ func TestRelayThroughput(t *testing.T) {
 		{"delay 5ms", Impairment{Delay: 5 * time.Millisecond}, 20, 1e6},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			l, _ := relayPair(t, tt.im, 1)
+			l, r := relayPair(t, tt.im, 1)
 			srv, err := l.Start("b", "iperf3", "-s", "-1", "-B", "10.99.0.2")
 			if err != nil {
 				t.Fatal(err)
@@ -160,7 +160,8 @@ func TestRelayThroughput(t *testing.T) {
 			mbit := res.End.SumReceived.BitsPerSecond / 1e6
 			t.Logf("%s: %.0f Mbit/s TCP through the relay", tt.name, mbit)
 			if mbit < tt.lo || mbit > tt.hi {
-				t.Errorf("%.1f Mbit/s, want between %.0f and %.0f", mbit, tt.lo, tt.hi)
+				t.Errorf("%.1f Mbit/s, want between %.0f and %.0f; relay: %+v; iperf3 said: %s", mbit, tt.lo, tt.hi,
+					r.stats().Directions, tail(string(out), 40))
 			}
 		})
 	}

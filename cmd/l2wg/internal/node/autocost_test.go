@@ -34,6 +34,9 @@ func TestCostShouldMoveOnlyOnRealChange(t *testing.T) {
 		{2060, 300, true},   // and back
 		{100, 108, false},   // under 1 ms
 		{1000, 1150, false}, // 15 % of a long path
+		{1150, 1000, true},  // 13 % less: the path's real delay, seen late
+		{1000, 960, false},  // 4 % less
+		{300, 290, false},   // a twentieth, but 1 ms
 	} {
 		if got := costShouldMove(c.cur, c.want); got != c.move {
 			t.Errorf("costShouldMove(%d, %d) = %v, want %v", c.cur, c.want, got, c.move)

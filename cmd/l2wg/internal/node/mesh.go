@@ -236,7 +236,7 @@ func (n *Node) followMeshPeers(lv *liveness, now time.Time, onTime bool) (next t
 }
 
 // meshCost is a peer's configured cost, or for "auto" the cost of its least
-// round trip, moved only when it moves by more than a fifth (as the
+// round trip, moved only as costShouldMove says (as the
 // spanning tree's auto costs), so that jitter does not flood records.
 func (n *Node) meshCost(p *tunnel.PeerPort, peers []config.Peer) uint32 {
 	for _, pc := range peers {
