@@ -25,11 +25,13 @@
 //
 //	[ver|flags][type][frame ID uint32][offset uint24][total uint24] stream[offset:offset+len]
 //
-// total is the length of the whole stream, offload header included. All
-// fragments but the last carry the same payload size: the stream divided
-// evenly among as few fragments as the caller's chunk size allows, so that
-// datagrams of one size follow each other and UDP GSO/GRO can coalesce them.
-// The receiver does not rely on it and tracks byte ranges instead.
+// total is the length of the whole stream, offload header included. The
+// stream is divided evenly among as few fragments as the caller's chunk size
+// allows, their payloads one byte apart at most (the longer first), so that
+// after WireGuard's padding to 16 bytes datagrams of one size follow each
+// other, within a frame and into the next of its length, and UDP GSO/GRO
+// can coalesce them. The receiver does not rely on it and tracks byte
+// ranges instead.
 //
 // Several whole frames for one peer may share a chunk (pack.go), each
 // behind a 2-byte word, its stream's length in the low 15 bits and the

@@ -79,8 +79,9 @@ func (rt *roundTripper) run(offload *[OffloadLen]byte, frame []byte, o order) bo
 	lens := make([]int, 0, 128)
 	for i := range n {
 		k := c.Next(rt.chunks[i])
-		// Equal sizes but the last, which is no longer than the others.
-		if k == 0 || k > rt.maxChunk || (i > 0 && i < n-1 && k != lens[0]) || (i > 0 && k > lens[0]) {
+		// One byte apart at most, the longer first; near MinChunk, full
+		// fragments of MinFragmentPayload and a shorter last one.
+		if k == 0 || k > rt.maxChunk || (i > 0 && (k > lens[i-1] || k < lens[0]-1 && (i < n-1 || lens[i-1] != lens[0]))) {
 			t.Errorf("%d-byte frame at %d: chunk %d of %d has %d bytes", len(frame), rt.maxChunk, i, n, k)
 			return false
 		}

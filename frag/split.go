@@ -25,9 +25,9 @@ func NewSplitter() *Splitter {
 // otherwise it is copied, and the caller may reuse it at once.
 //
 // A frame whose stream fits in maxChunk-WholeHeaderLen goes whole in one
-// chunk. Longer ones go in as few fragments as maxChunk allows, of equal size
-// but the last, which is at most that size (a 1514-byte frame in a 1400-byte
-// chunk goes as two of about 770 bytes, not 1400 and 136). Split
+// chunk. Longer ones go in as few fragments as maxChunk allows, whose
+// payloads differ by one byte at most, the longer first (a 1514-byte frame
+// in a 1400-byte chunk goes as two of about 770 bytes, not 1400 and 136). Split
 // returns no chunk (Count() == 0) for a frame shorter than MinFrameLen or
 // longer than MaxFrameLen, and for one that needs fragments while maxChunk is
 // below MinChunk: the far side would drop them.
@@ -53,14 +53,28 @@ func (s *Splitter) Split(offload *[OffloadLen]byte, frame []byte, maxChunk int) 
 		return Chunks{}
 	}
 	c.flags |= FlagFrag
-	// As few fragments as the chunk size allows, all of one size but the
-	// last (which may be a few bytes shorter): wireguard-go's UDP GSO and the
-	// kernel's GRO coalesce runs of equal-size datagrams, and a short tail
-	// fragment after every full one would end each run after two.
+	// As few fragments as the chunk size allows, their payloads one byte
+	// apart at most, the longer ones first: wireguard-go's UDP GSO and the
+	// kernel's GRO coalesce runs of equal-size datagrams (the last of a run
+	// may be shorter), and WireGuard pads every packet to a multiple of 16
+	// bytes (at most to its MTU). So the datagrams of a frame are all of one
+	// size on the wire unless its two payload sizes straddle a padding
+	// step, and a run goes on into the next frame of that length: a
+	// superframe of a TCP stream and the next one go in the same sends. A
+	// short tail fragment would end every run at its frame (the mesh's
+	// 10-byte header makes a 65,236-byte stream 48 fragments; a 1326-byte
+	// tail after 47 of 1360 cost a second GSO send per superframe).
 	largest := maxChunk - FragHeaderLen
 	count := (c.total + largest - 1) / largest
-	c.per = max((c.total+count-1)/count, MinFragmentPayload)
-	c.count = (c.total + c.per - 1) / c.per
+	c.per = c.total / count
+	c.long = c.total % count
+	if c.per < MinFragmentPayload {
+		// Only with chunks near MinChunk: full fragments of the least
+		// payload, and a shorter last one.
+		c.per, c.long = MinFragmentPayload, 0
+		count = (c.total + c.per - 1) / c.per
+	}
+	c.count = count
 	c.left = c.count
 	c.id = s.next.Add(1)
 	return c
@@ -75,7 +89,8 @@ type Chunks struct {
 	flags      byte // FlagFrag, FlagOffload
 	id         uint32
 	total      int // stream length: offload header and frame
-	per        int // payload of every fragment but the last
+	per        int // payload of a fragment; per+1 for the first long ones
+	long       int // fragments, first, that carry per+1 bytes
 	pos        int // stream offset of the next fragment
 	count      int
 	left       int
@@ -96,7 +111,11 @@ func (c *Chunks) Next(dst []byte) int {
 		c.left = 0
 		return n
 	}
-	end := min(c.pos+c.per, c.total)
+	per := c.per
+	if c.count-c.left < c.long {
+		per++
+	}
+	end := min(c.pos+per, c.total)
 	n := FragHeaderLen + end - c.pos
 	dst = dst[:n]
 	putFragHeader(dst, c.flags, c.id, c.pos, c.total)

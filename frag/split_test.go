@@ -96,8 +96,9 @@ func TestSplit(t *testing.T) {
 }
 
 // TestSplitFragments checks every fragment's header and payload against the
-// stream: same ID, offsets that tile it, the same payload size for all but
-// the last (the stream spread evenly over the fewest fragments).
+// stream: same ID, offsets that tile it, payload sizes one byte apart at
+// most, the longer first (the stream spread evenly over the fewest
+// fragments).
 func TestSplitFragments(t *testing.T) {
 	off := [OffloadLen]byte{0xa, 0xb, 0xc, 0xd, 0xe, 0xf, 1, 2, 3, 4}
 	frame := randomBytes(1, MaxFrameLen)
@@ -105,7 +106,7 @@ func TestSplitFragments(t *testing.T) {
 	s := NewSplitter()
 	c := s.Split(&off, frame, 576)
 	// The fewest fragments of 576 bytes at most, the stream spread evenly.
-	per := (len(stream) + c.Count() - 1) / c.Count()
+	per, long := len(stream)/c.Count(), len(stream)%c.Count()
 	if largest := 576 - FragHeaderLen; c.Count() != (len(stream)+largest-1)/largest {
 		t.Fatalf("%d fragments, want %d", c.Count(), (len(stream)+largest-1)/largest)
 	}
@@ -125,8 +126,8 @@ func TestSplitFragments(t *testing.T) {
 			t.Fatalf("chunk %d: ID %#x, want %#x", i, h.id, c.ID())
 		case h.offset != next || h.total != len(stream):
 			t.Fatalf("chunk %d: offset %d total %d, want %d %d", i, h.offset, h.total, next, len(stream))
-		case c.Remaining() > 0 && n != FragHeaderLen+per:
-			t.Fatalf("chunk %d of %d: %d bytes, want %d", i, c.Count(), n, FragHeaderLen+per)
+		case i < long && n != FragHeaderLen+per+1, i >= long && n != FragHeaderLen+per:
+			t.Fatalf("chunk %d of %d (%d long): %d bytes, want %d or %d", i, c.Count(), long, n, FragHeaderLen+per+1, FragHeaderLen+per)
 		case !bytes.Equal(payload, stream[h.offset:h.offset+len(payload)]):
 			t.Fatalf("chunk %d: payload differs from the stream", i)
 		}
@@ -163,6 +164,80 @@ func TestChunksCopy(t *testing.T) {
 		}
 		if n1 == 0 {
 			break
+		}
+	}
+}
+
+// wireLen is the UDP payload a chunk of n bytes becomes in l2wg's default
+// tunnel: behind the 20-byte label header, padded by WireGuard to a multiple
+// of 16 but not beyond the tunnel MTU of 1420, plus WireGuard's 32 bytes.
+func wireLen(n int) int {
+	const label, mtu, overhead = 20, 1420, 32
+	return min((label+n+15)&^15, mtu) + overhead
+}
+
+// TestSplitEqualOnTheWire: the fragments of a TCP superframe (45 segments
+// of 1448 bytes, 65,226 bytes of frame, with its offload header) are all of
+// one size on the wire, with the shortest-path mesh's 10-byte header in
+// front too, so that UDP GSO sends and GRO coalesces them in runs that go
+// on into the next superframe. With a short last fragment the mesh's
+// superframe went as 47 datagrams of 1424 bytes and one of 1392.
+func TestSplitEqualOnTheWire(t *testing.T) {
+	off := &[OffloadLen]byte{1}
+	const chunk = 1400 // the default tunnel MTU 1420 minus the label header
+	for _, tt := range []struct {
+		name       string
+		frameLen   int
+		wantCount  int
+		wantOnWire int
+	}{
+		{"spanning tree", 65226, 47, 1452},
+		{"mesh header", 65226 + 10, 48, 1424},
+		{"largest frame", MaxFrameLen, 48, 1440},
+		{"1514 bytes", 1514, 2, 832},
+	} {
+		c := NewSplitter().Split(off, make([]byte, tt.frameLen), chunk)
+		buf := make([]byte, chunk)
+		var sizes []int
+		for n := c.Next(buf); n > 0; n = c.Next(buf) {
+			sizes = append(sizes, wireLen(n))
+		}
+		if len(sizes) != tt.wantCount {
+			t.Errorf("%s: %d datagrams, want %d", tt.name, len(sizes), tt.wantCount)
+		}
+		for i, n := range sizes {
+			if n != tt.wantOnWire {
+				t.Errorf("%s: datagram %d of %d: %d bytes on the wire, want %d", tt.name, i, len(sizes), n, tt.wantOnWire)
+			}
+		}
+	}
+}
+
+// TestSplitOneStepOnTheWire: whatever the length, a frame's datagrams have
+// at most two sizes on the wire, the longer first, so a frame ends a GSO
+// run at most once (the kernel takes a run of one size whose last may be
+// shorter).
+func TestSplitOneStepOnTheWire(t *testing.T) {
+	s := NewSplitter()
+	buf := make([]byte, 1400)
+	frame := make([]byte, MaxFrameLen)
+	for n := 1399; n <= MaxFrameLen; n += 7 {
+		c := s.Split(nil, frame[:n], len(buf))
+		first, steps, prev := 0, 0, 0
+		for m := c.Next(buf); m > 0; m = c.Next(buf) {
+			w := wireLen(m)
+			switch {
+			case first == 0:
+				first = w
+			case w > prev:
+				t.Fatalf("frame of %d bytes: a datagram of %d after one of %d", n, w, prev)
+			case w < prev:
+				steps++
+			}
+			prev = w
+		}
+		if steps > 1 {
+			t.Fatalf("frame of %d bytes: %d size steps on the wire", n, steps)
 		}
 	}
 }

@@ -184,6 +184,13 @@ func (nd *memNode) Send(bufs [][]byte, ep conn.Endpoint) error {
 // other: tunnel i's peer j is named "j" and reachable at node j.
 func memTunnels(t testing.TB, n int, newSwitch func() Switch) (*memNet, []*Tunnel) {
 	t.Helper()
+	return memTunnelsWith(t, n, newSwitch, nil)
+}
+
+// memTunnelsWith is memTunnels with every peer's configuration passed
+// through mod first (nil: none).
+func memTunnelsWith(t testing.TB, n int, newSwitch func() Switch, mod func(*PeerConfig)) (*memNet, []*Tunnel) {
+	t.Helper()
 	m := newMemNet(n)
 	keys := make([][32]byte, n)
 	for i := range keys {
@@ -204,6 +211,9 @@ func memTunnels(t testing.TB, n int, newSwitch func() Switch) (*memNet, []*Tunne
 				continue
 			}
 			pc := PeerConfig{Name: fmt.Sprint(j), PublicKey: PublicKey(keys[j]), Endpoint: fmt.Sprintf("127.0.0.1:%d", j+1)}
+			if mod != nil {
+				mod(&pc)
+			}
 			if _, err := tn.AddPeer(pc); err != nil {
 				t.Fatal(err)
 			}

@@ -35,6 +35,7 @@ type PeerPort struct {
 	sessionUntil atomic.Int64 // unix ns until which its session carries traffic (session.go)
 	lastNudge    atomic.Int64 // unix ns of the last handshake request for withheld traffic
 	lastRedial   atomic.Int64 // unix ns of the last forced initiation (redial, status.go)
+	redialGap    atomic.Int64 // ns from the last redial to the next; 0: redialEvery
 	redials      atomic.Int32 // forced initiations since the peer was last heard from
 	expired      atomic.Int64 // unix ns of the last redial: handshakes up to it no longer carry a session
 	handshake    atomic.Int64 // unix ns of the last handshake the device reported (session.go); 0: none

@@ -220,6 +220,29 @@ func TestRehandshakeOnALongPath(t *testing.T) {
 // were refused, and the next pair of redials crossed again.
 func TestRehandshakeBothSidesAfterACut(t *testing.T) {
 	m, tns := memTunnels(t, 2, func() Switch { return newSinkSwitch() })
+	bothRehandshakeAfterACut(t, m, tns)
+}
+
+// TestRehandshakeBothKeepalive: when both ends keep a keepalive, both lead
+// redials; their gaps are drawn at random, so crossed redials do not stay
+// in phase, and both get an echo after the cut.
+func TestRehandshakeBothKeepalive(t *testing.T) {
+	m, tns := memTunnelsWith(t, 2, func() Switch { return newSinkSwitch() }, func(pc *PeerConfig) {
+		pc.PersistentKeepalive = 25 * time.Second
+	})
+	for _, tn := range tns {
+		if !tn.leadsRedials(tn.Peers()[0], time.Now()) {
+			t.Fatal("a side with a keepalive does not lead redials")
+		}
+	}
+	bothRehandshakeAfterACut(t, m, tns)
+}
+
+// bothRehandshakeAfterACut cuts the pair's path for 2 s, with both sides
+// asking for new handshakes every 100 ms, in phase, through the cut and
+// after it, until both have an echo of a probe sent after it healed.
+func bothRehandshakeAfterACut(t *testing.T, m *memNet, tns []*Tunnel) {
+	t.Helper()
 	for _, nd := range m.nodes {
 		nd.delay.Store(int64(5 * time.Millisecond))
 	}

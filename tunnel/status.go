@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/hex"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -181,7 +182,10 @@ func (t *Tunnel) Rehandshake(p *PeerPort) {
 // responses were refused, and the next pair of redials crossed again, until
 // redialMax (TestRehandshakeBothSidesAfterACut: stuck in 2 of 3 runs). The
 // other side redials only once the peer has been silent initiateGrace (it
-// may have no endpoint for us).
+// may have no endpoint for us). Both sides still lead when both keep a
+// keepalive (configs copied between the ends often do), so the gap between
+// redials is drawn from [redialEvery, 1.5 redialEvery): two sides that
+// cross once do not stay in phase (TestRehandshakeBothKeepalive).
 //
 // Dials. A redial must not cross this side's own last initiation either:
 // a keepalive for withheld traffic makes wireguard-go initiate, and a redial
@@ -220,7 +224,11 @@ func (t *Tunnel) redialDue(p *PeerPort, now time.Time) bool {
 		return false
 	}
 	last := p.lastRedial.Load()
-	if now.UnixNano()-last < int64(redialEvery) || p.dialInFlight(now) || p.settling(now) {
+	gap := p.redialGap.Load()
+	if gap == 0 {
+		gap = int64(redialEvery)
+	}
+	if now.UnixNano()-last < gap || p.dialInFlight(now) || p.settling(now) {
 		return false
 	}
 	if p.lastRx.Load() > last {
@@ -281,15 +289,16 @@ func (t *Tunnel) redial(p *PeerPort, wp *device.Peer, now time.Time) bool {
 		return false
 	}
 	p.lastDial.Store(now.UnixNano())
+	p.redialGap.Store(int64(redialEvery) + rand.Int64N(int64(redialEvery/2)))
 	p.dialMu.Unlock()
 	n := p.redials.Add(1)
 	t.log.Debug("redial: new handshake initiation", "peer", p.cfg.Name, "redials", n)
 	wp.ExpireCurrentKeypairs()
 	// No key may send any more: the session is over until the device
 	// reports a handshake after this one (refreshSessions; packets from
-	// the peer under its old keys do not count). Left set, the flag would hand frames to wireguard-go,
-	// which stages them, pinning its bounded buffers (session.go), and keep
-	// the peer off Nudge. The instant is taken after the expiry, so a
+	// the peer under its old keys do not count). Left set, the flag
+	// would hand frames to wireguard-go, which stages them, pinning its
+	// bounded buffers (session.go), and keep the peer off Nudge. The instant is taken after the expiry, so a
 	// handshake that completed before it never counts.
 	p.expired.Store(time.Now().UnixNano())
 	p.sessionUntil.Store(0)

@@ -37,9 +37,9 @@ const l2wgTAP = "l2wg0"
 
 // l2wgConf is node.toml for hypervisor hv whose peer has public key peer,
 // with [mesh] protocol ("": l2wg's default).
-// The spanning-tree timers are the least 802.1D allows, so the TAP and peer
-// ports forward 8 s after start instead of 30 s. The data path is the same
-// either way.
+// The spanning-tree timers are the least 802.1D allows, so that under a
+// spanning tree the TAP and peer ports forward 8 s after start instead of
+// 30 s; the shortest-path mesh (the default) does not use them.
 func l2wgConf(hv hypervisor, keyFile, peer, protocol string) []byte {
 	data, err := config.Marshal(&config.File{
 		PrivateKeyFile: keyFile,

@@ -190,7 +190,8 @@ func (rp *report) writeNotes(w io.Writer) {
   wireguard-go TUN MTU %[6]d so that a whole VXLAN packet fits (the underlay fragments wireguard-go's
   datagrams). tinc 1.0: switch mode, PMTUDiscovery = no, default cipher and digest. l2wg: the README's
   configuration, with the shortest 802.1D spanning-tree timers (hello 1 s, forward delay 4 s,
-  max age 6 s) so its ports forward 8 s after start instead of 30 s.
+  max age 6 s) so that under a spanning tree (-protocol) its ports forward 8 s after start instead
+  of 30 s; the default shortest-path mesh does not use them.
 - TCP and UDP: iperf3 -J, client in one VM (or hypervisor), receiver's goodput; UDP with -b %[7]s
   (0: as fast as the sender can), full-size datagrams, then %[11]d- and %[12]d-byte datagrams whose
   rate is the receiver's goodput in packets per second.
