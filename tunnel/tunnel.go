@@ -113,7 +113,7 @@ func MemoryLimit(reassemblyBytes int) int64 {
 // variable of the patched copy) and creating a device, which reads it.
 var newDeviceMu sync.Mutex
 
-func newDevice(tun *virtualTUN, bind conn.Bind, buffers int, log *device.Logger) *device.Device {
+func newDevice(vtun *virtualTUN, bind conn.Bind, buffers int, log *device.Logger) *device.Device {
 	if buffers == 0 {
 		buffers = DefaultBuffers
 	}
@@ -121,7 +121,10 @@ func newDevice(tun *virtualTUN, bind conn.Bind, buffers int, log *device.Logger)
 	newDeviceMu.Lock()
 	defer newDeviceMu.Unlock()
 	device.PoolBound = uint32(buffers)
-	return device.NewDevice(tun, bind, log)
+	tun := &inlineTUN{virtualTUN: vtun}
+	dev := device.NewDevice(tun, bind, log)
+	tun.dev.Store(dev)
+	return dev
 }
 
 // Tunnel is the embedded wireguard-go device and its peer ports.

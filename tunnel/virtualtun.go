@@ -301,14 +301,26 @@ func (t *virtualTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 				if !t.pull() {
 					return 0, os.ErrClosed
 				}
+				// What pull found queued, without the four-way select
+				// (which locks every channel it names: cold cache lines
+				// on an idle path); control messages first.
 				select {
 				case c = <-t.ctrl:
 					got = true
-				case t.cur = <-t.queue:
-				case <-t.nudge:
-					continue // a Source to read
-				case <-t.closed:
-					return 0, os.ErrClosed
+				default:
+					select {
+					case t.cur = <-t.queue:
+					default:
+						select {
+						case c = <-t.ctrl:
+							got = true
+						case t.cur = <-t.queue:
+						case <-t.nudge:
+							continue // a Source to read
+						case <-t.closed:
+							return 0, os.ErrClosed
+						}
+					}
 				}
 			} else {
 				select {

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,6 +47,19 @@ func cmdUp(path string, stderr io.Writer) error {
 			return fmt.Errorf("up: cpu profile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	// L2WG_TRACE=file writes a runtime execution trace of the whole run (go
+	// tool trace: every goroutine wake and syscall); "%p" is the PID.
+	if path := strings.ReplaceAll(os.Getenv("L2WG_TRACE"), "%p", strconv.Itoa(os.Getpid())); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("up: trace: %w", err)
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return fmt.Errorf("up: trace: %w", err)
+		}
+		defer trace.Stop()
 	}
 	// L2WG_MEMPROFILE=file writes a heap profile on SIGUSR1 and on shutdown
 	// (go tool pprof -sample_index=inuse_space); "%p" in the name is the PID.

@@ -21,10 +21,16 @@ import (
 type l2wg struct {
 	bin      string // l2wg binary
 	protocol string // [mesh] protocol; "": l2wg's default
+	b        bool   // the second binary (-l2wg-b)
 }
 
-func (l2wg) Key() string       { return "l2wg" }
-func (l2wg) Name() string      { return "l2wg" }
+func (c l2wg) Key() string {
+	if c.b {
+		return "l2wg-b"
+	}
+	return "l2wg"
+}
+func (c l2wg) Name() string    { return c.Key() }
 func (l2wg) Path() trafficPath { return vmPath }
 
 const l2wgTAP = "l2wg0"

@@ -47,6 +47,9 @@ type options struct {
 	IdlePings int
 	Keep      bool
 	Protocol  string // l2wg's [mesh] protocol; "": its default
+	RTTOnly   bool   // only the idle round-trip test
+	L2WGB     string // a second l2wg binary, measured beside the first
+	IdleGap   time.Duration
 }
 
 func parseFlags(args []string) (options, error) {
@@ -63,6 +66,9 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.IdlePings, "pings", 300, "echo requests of the idle latency run")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the work directory (logs, configs) for debugging")
 	fs.StringVar(&o.Protocol, "protocol", "", "l2wg's [mesh] protocol (spanning-tree, shortest-path, ...; default: l2wg's default)")
+	fs.BoolVar(&o.RTTOnly, "rtt", false, "only the idle round-trip test (seconds per contestant, for iterating on latency)")
+	fs.StringVar(&o.L2WGB, "l2wg-b", "", "a second l2wg binary, measured as \"l2wg-b\" right after the first in every repetition")
+	fs.DurationVar(&o.IdleGap, "ping-interval", pingInterval, "gap between the echo requests of the idle latency run")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -72,8 +78,8 @@ func parseFlags(args []string) (options, error) {
 	if o.Quick {
 		o.Reps, o.Seconds, o.IdlePings = 1, 3, 100
 	}
-	if o.Reps < 1 || o.Seconds < 2 || o.IdlePings < 1 {
-		return o, fmt.Errorf("-reps must be at least 1, -time at least 2, -pings at least 1")
+	if o.Reps < 1 || o.Seconds < 2 || o.IdlePings < 1 || o.IdleGap < time.Millisecond {
+		return o, fmt.Errorf("-reps must be at least 1, -time at least 2, -pings at least 1, -ping-interval at least 1ms")
 	}
 	return o, nil
 }
@@ -129,11 +135,17 @@ func run(ctx context.Context, log *slog.Logger, o options, args []string) error 
 	if err != nil {
 		return err
 	}
+	if o.L2WGB != "" {
+		if bins.L2WGB, err = filepath.Abs(o.L2WGB); err != nil {
+			return err
+		}
+	}
 	contestants, err := selectContestants(bins, o)
 	if err != nil {
 		return err
 	}
-	p := params{Seconds: o.Seconds, UDPRate: o.UDPRate, IdlePings: o.IdlePings, IdleSeconds: 10}
+	p := params{Seconds: o.Seconds, UDPRate: o.UDPRate, IdlePings: o.IdlePings, IdleSeconds: 10,
+		IdleInterval: o.IdleGap, RTTOnly: o.RTTOnly}
 	if o.Quick {
 		p.IdleSeconds = 5
 	}
@@ -178,6 +190,9 @@ func selectContestants(b binaries, o options) ([]contestant, error) {
 		all = append(all, fastd{})
 	}
 	all = append(all, l2wg{bin: b.L2WG, protocol: o.Protocol})
+	if b.L2WGB != "" {
+		all = append(all, l2wg{bin: b.L2WGB, protocol: o.Protocol, b: true})
+	}
 	if o.Only == "" {
 		return all, nil
 	}
@@ -185,7 +200,7 @@ func selectContestants(b binaries, o options) ([]contestant, error) {
 	for i, k := range keys {
 		keys[i] = strings.TrimSpace(k)
 		if !slices.ContainsFunc(all, func(c contestant) bool { return c.Key() == keys[i] }) {
-			return nil, fmt.Errorf("-only: unknown contestant %q (wg, vxlan, tinc, fastd, l2wg)", keys[i])
+			return nil, fmt.Errorf("-only: unknown contestant %q (wg, vxlan, tinc, fastd, l2wg, l2wg-b)", keys[i])
 		}
 	}
 	var out []contestant // in the order above, whatever the order of -only
@@ -221,6 +236,7 @@ func logSample(log *slog.Logger, c contestant, s *sample) {
 		"udp_mbps", fmt.Sprintf("%.0f", v[mUDP]), "udp_loss_pct", fmt.Sprintf("%.1f", v[mUDPLoss]),
 		"kpps_64", fmt.Sprintf("%.1f", v[mPPS64]), "kpps_512", fmt.Sprintf("%.1f", v[mPPS512]),
 		"rtt_idle_ms", fmt.Sprintf("%.3f/%.3f", v[mRTTIdleMean], v[mRTTIdleP99]),
+		"rtt_idle_p10_p50_p90_ms", fmt.Sprintf("%.3f/%.3f/%.3f", v[mRTTIdleP10], v[mRTTIdleP50], v[mRTTIdleP90]),
 		"rtt_load_ms", fmt.Sprintf("%.3f/%.3f", v[mRTTLoadMean], v[mRTTLoadP99]),
 		"cpu_s_per_gb", fmt.Sprintf("%.2f", v[mCPUPerGB]), "rss_mb", fmt.Sprintf("%.1f/%.1f", v[mRSSTCP], v[mRSSAll]),
 		"rss_idle50_mb", fmt.Sprintf("%.1f", v[mRSSIdle50]), "first_frame_s", fmt.Sprintf("%.1f", v[mFirstFrame]))

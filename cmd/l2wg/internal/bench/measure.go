@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,9 @@ type params struct {
 	UDPRate     string // iperf3 -b for the UDP tests
 	IdlePings   int    // echo requests of the idle latency run
 	IdleSeconds int    // how long the node with idlePeers peers idles
+	// IdleInterval is the gap between the idle run's echo requests.
+	IdleInterval time.Duration
+	RTTOnly      bool // only the idle latency run
 }
 
 // The datagram lengths (iperf3 -l) of the frame-rate tests: 64 and 512
@@ -91,10 +95,14 @@ func measure(ctx context.Context, log *slog.Logger, p params, c contestant, dir 
 		return s
 	}
 
-	if r, err := runPing(ctx, lab, path.Client, path.Addr, p.IdlePings); err != nil {
+	if r, err := runPing(ctx, lab, path.Client, path.Addr, p.IdlePings, cmp.Or(p.IdleInterval, pingInterval)); err != nil {
 		s.problem("ping idle", err)
 	} else {
 		s.Values[mRTTIdleMean], s.Values[mRTTIdleP99] = r.Mean, r.P99
+		s.Values[mRTTIdleP10], s.Values[mRTTIdleP50], s.Values[mRTTIdleP90] = r.P10, r.P50, r.P90
+	}
+	if p.RTTOnly {
+		return s
 	}
 	measureTCP1(ctx, lab, p, srv, path, pids, s)
 	measureTCP4(ctx, lab, p, srv, path, s)
@@ -202,7 +210,7 @@ func measureTCP4(ctx context.Context, lab *netns.Lab, p params, srv *iperfServer
 			return
 		case <-time.After(time.Second):
 		}
-		r, err := runPing(pctx, lab, path.Client, path.Addr, count)
+		r, err := runPing(pctx, lab, path.Client, path.Addr, count, pingInterval)
 		pingc <- pingResult{r, err}
 	}()
 	r, err := runIperf(ctx, lab, srv, path.Client, path.Addr, iperfTest{Seconds: p.Seconds, Streams: 4})

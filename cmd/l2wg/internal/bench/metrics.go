@@ -17,6 +17,9 @@ const (
 	mPPS512
 	mRTTIdleMean
 	mRTTIdleP99
+	mRTTIdleP10
+	mRTTIdleP50
+	mRTTIdleP90
 	mRTTLoadMean
 	mRTTLoadP99
 	mCPUPerGB
@@ -49,6 +52,9 @@ var metricInfos = [numMetrics]metricInfo{
 	mPPS512:      {Decimals: 1, HigherIsBetter: true},
 	mRTTIdleMean: {Decimals: 3},
 	mRTTIdleP99:  {Decimals: 3},
+	mRTTIdleP10:  {Decimals: 3},
+	mRTTIdleP50:  {Decimals: 3},
+	mRTTIdleP90:  {Decimals: 3},
 	mRTTLoadMean: {Decimals: 3},
 	mRTTLoadP99:  {Decimals: 3},
 	mCPUPerGB:    {Decimals: 2},
@@ -70,6 +76,9 @@ func metricLabels(udpRate string) [numMetrics]string {
 		mPPS512:      fmt.Sprintf("UDP, %d-byte datagrams at %s offered: delivered (kpps)", mediumUDP, rateName(udpRate)),
 		mRTTIdleMean: "ping RTT idle, mean (ms)",
 		mRTTIdleP99:  "ping RTT idle, p99 (ms)",
+		mRTTIdleP10:  "ping RTT idle, p10 (ms)",
+		mRTTIdleP50:  "ping RTT idle, median (ms)",
+		mRTTIdleP90:  "ping RTT idle, p90 (ms)",
 		mRTTLoadMean: "ping RTT under load (TCP 4 streams), mean (ms)",
 		mRTTLoadP99:  "ping RTT under load (TCP 4 streams), p99 (ms)",
 		mCPUPerGB:    "VPN CPU per GB delivered, TCP 1 stream (CPU s/GB)",

@@ -185,6 +185,10 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || o.Reps != 1 || o.Seconds != 3 || o.IdlePings != 100 {
 		t.Errorf("-quick: %+v, %v; want 1 repetition of 3 s tests", o, err)
 	}
+	o, err = parseFlags([]string{"-rtt", "-ping-interval", "200ms"})
+	if err != nil || !o.RTTOnly || o.IdleGap != 200*time.Millisecond {
+		t.Errorf("-rtt -ping-interval 200ms: %+v, %v", o, err)
+	}
 	if _, err := parseFlags([]string{"-reps", "0"}); err == nil {
 		t.Error("-reps 0 accepted")
 	}
@@ -220,6 +224,10 @@ func TestSelectContestants(t *testing.T) {
 	}
 	if _, err := selectContestants(binaries{}, options{Only: "openvpn"}); err == nil {
 		t.Error("unknown contestant accepted")
+	}
+	cs, err := selectContestants(binaries{L2WG: "a", L2WGB: "b"}, options{Only: "l2wg-b,fastd,l2wg"})
+	if err != nil || keys(cs) != "fastd,l2wg,l2wg-b" || cs[2].(l2wg).bin != "b" {
+		t.Errorf("-l2wg-b: %q, %v, want fastd,l2wg,l2wg-b with the second binary last", keys(cs), err)
 	}
 }
 

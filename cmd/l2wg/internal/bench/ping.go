@@ -18,9 +18,10 @@ const pingInterval = 10 * time.Millisecond
 
 // rtt sums up one ping run.
 type rtt struct {
-	Mean, P99 float64 // milliseconds, over the replies received
-	Sent      int
-	Received  int
+	Mean, P99     float64 // milliseconds, over the replies received
+	P10, P50, P90 float64
+	Sent          int
+	Received      int
 }
 
 // parsePingTimes returns the round trip times, in milliseconds, of the
@@ -53,23 +54,25 @@ func parsePingTimes(out []byte) []float64 {
 
 // summarizeRTT turns the reply times of count requests into an rtt.
 func summarizeRTT(times []float64, count int) rtt {
-	r := rtt{Mean: math.NaN(), P99: math.NaN(), Sent: count, Received: len(times)}
+	nan := math.NaN()
+	r := rtt{Mean: nan, P99: nan, P10: nan, P50: nan, P90: nan, Sent: count, Received: len(times)}
 	if len(times) > 0 {
 		r.Mean = mean(times)
 		r.P99 = percentile(times, 99)
+		r.P10, r.P50, r.P90 = percentile(times, 10), percentile(times, 50), percentile(times, 90)
 	}
 	return r
 }
 
 // runPing sends count echo requests from namespace from to addr, one every
-// pingInterval, and sums up the replies. Losing some is not an error (under
+// interval, and sums up the replies. Losing some is not an error (under
 // load it is part of the result); losing all of them is.
-func runPing(ctx context.Context, lab *netns.Lab, from, addr string, count int) (rtt, error) {
-	run := time.Duration(count)*pingInterval + 5*time.Second
+func runPing(ctx context.Context, lab *netns.Lab, from, addr string, count int, interval time.Duration) (rtt, error) {
+	run := time.Duration(count)*interval + 5*time.Second
 	pctx, cancel := context.WithTimeout(ctx, run+10*time.Second)
 	defer cancel()
 	out, _ := lab.ExecContext(pctx, from, "ping", "-n",
-		"-i", strconv.FormatFloat(pingInterval.Seconds(), 'f', -1, 64),
+		"-i", strconv.FormatFloat(interval.Seconds(), 'f', -1, 64),
 		"-c", strconv.Itoa(count), "-w", strconv.Itoa(int(run.Seconds())), addr)
 	// ping exits 1 when some replies are missing: judge by what came back.
 	r := summarizeRTT(parsePingTimes(out), count)

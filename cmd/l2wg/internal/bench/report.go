@@ -198,8 +198,8 @@ func (rp *report) writeNotes(w io.Writer) {
 - First frame: from the start of the VPN's first daemon process (its start time in /proc/<pid>/stat,
   10 ms resolution; keys and configs made before do not count) to the first reply to the check
   ping, polled every 100 ms.
-- Round trip: ping every %[8]v; idle %[9]d requests before the TCP tests, under load %[10]d requests
-  from 1 s into the TCP 4-stream test; mean and 99th percentile of the replies.
+- Round trip: idle %[9]d requests every %[15]v before the TCP tests, under load %[10]d requests
+  every %[8]v from 1 s into the TCP 4-stream test; mean and percentiles of the replies.
 - CPU: utime + stime from /proc/<pid>/stat of the VPN processes on both hypervisors across the TCP
   1-stream test, divided by the GB (10^9 bytes) the receiver got. For wireguard-go + VXLAN this is
   wireguard-go only: the kernel's VXLAN and bridge work belongs to no process and is not counted.
@@ -207,7 +207,7 @@ func (rp *report) writeNotes(w io.Writer) {
   TCP tests and again after the UDP tests (the end of the repetition). l2wg only: one more l2wg in a
   namespace of its own, with %[13]d peers at endpoints where nothing answers, idle for %[14]d s.
 `, fmt.Sprintf("ping -M do -s %d", vmPath.DFSize), wgMTU, wgMTU-28, vxlanID, vxlanPort, vxlanWGMTU,
-		p.UDPRate, pingInterval, p.IdlePings, loadPings, smallUDP, mediumUDP, idlePeers, p.IdleSeconds)
+		p.UDPRate, pingInterval, p.IdlePings, loadPings, smallUDP, mediumUDP, idlePeers, p.IdleSeconds, p.IdleInterval)
 }
 
 // plural returns "1 repetition", "3 repetitions".

@@ -94,7 +94,8 @@ type binaries struct {
 	WireguardGo        string
 	WireguardGoVersion string // module version of golang.zx2c4.com/wireguard
 	L2WG               string
-	L2WGFromTree       bool // built here from the repository's work tree
+	L2WGFromTree       bool   // built here from the repository's work tree
+	L2WGB              string // -l2wg-b, or ""
 }
 
 // buildBinaries builds wireguard-go from the module version l2wg requires
@@ -147,6 +148,10 @@ func describeMachine(ctx context.Context, root string, b binaries, withFastd boo
 	if b.L2WGFromTree {
 		commit, _ := tool(ctx, "", "git", "-C", root, "describe", "--always", "--dirty")
 		m.L2WG = "built from the work tree at " + commit
+	}
+	if b.L2WGB != "" {
+		version, _ := tool(ctx, "", b.L2WGB, "version")
+		m.L2WG += "; l2wg-b: " + firstLine(version) + ", binary " + b.L2WGB
 	}
 	versions := [][]string{{"iperf3", "--version"}, {"tincd", "--version"}}
 	if withFastd {

@@ -199,10 +199,29 @@ again:
 }
 
 func (s *StdNetBind) putMessages(msgs *[]ipv6.Message) {
-	for i := range *msgs {
-		(*msgs)[i].OOB = (*msgs)[i].OOB[:0]
-		(*msgs)[i] = ipv6.Message{Buffers: (*msgs)[i].Buffers, OOB: (*msgs)[i].OOB}
+	resetMessages(*msgs)
+	s.msgsPool.Put(msgs)
+}
+
+// resetMessages clears what a receive or a send wrote to ms. l2wg: callers
+// that know which messages they used reset only those (putUsedMessages):
+// clearing all IdealBatchSize messages after every call touched 11 KiB,
+// cold after an idle gap, on the path of every received packet. Messages
+// left out were reset when last used (their OOB may keep the length that
+// receiveIP gives every message before it reads; every user sets OOB
+// before use).
+func resetMessages(ms []ipv6.Message) {
+	for i := range ms {
+		ms[i].OOB = ms[i].OOB[:0]
+		ms[i] = ipv6.Message{Buffers: ms[i].Buffers, OOB: ms[i].OOB}
 	}
+}
+
+// putUsedMessages puts msgs back after resetting (*msgs)[:n] and
+// (*msgs)[at:at+m], the only messages written since getMessages (l2wg).
+func (s *StdNetBind) putUsedMessages(msgs *[]ipv6.Message, n, at, m int) {
+	resetMessages((*msgs)[:n])
+	resetMessages((*msgs)[at : at+m])
 	s.msgsPool.Put(msgs)
 }
 
@@ -236,12 +255,19 @@ func (s *StdNetBind) receiveIP(
 		(*msgs)[i].Buffers[0] = bufs[i]
 		(*msgs)[i].OOB = (*msgs)[i].OOB[:cap((*msgs)[i].OOB)]
 	}
-	defer s.putMessages(msgs)
-	var numMsgs int
+	// l2wg: what was read is reset, all of it after an error.
+	var numMsgs, readAt, numRead int
+	defer func() {
+		if err != nil {
+			s.putMessages(msgs)
+		} else {
+			s.putUsedMessages(msgs, numMsgs, readAt, numRead)
+		}
+	}()
 	if runtime.GOOS == "linux" || runtime.GOOS == "android" {
 		if rxOffload {
-			readAt := len(*msgs) - (IdealBatchSize / udpSegmentMaxDatagrams)
-			numMsgs, err = br.ReadBatch((*msgs)[readAt:], 0)
+			readAt = len(*msgs) - (IdealBatchSize / udpSegmentMaxDatagrams)
+			numRead, err = br.ReadBatch((*msgs)[readAt:], 0)
 			if err != nil {
 				return 0, err
 			}
@@ -362,7 +388,7 @@ func (s *StdNetBind) Send(bufs [][]byte, endpoint Endpoint) error {
 	}
 
 	msgs := s.getMessages()
-	defer s.putMessages(msgs)
+	defer s.putUsedMessages(msgs, len(bufs), 0, 0) // l2wg: Send writes (*msgs)[:len(bufs)] at most
 	ua := s.udpAddrPool.Get().(*net.UDPAddr)
 	defer s.udpAddrPool.Put(ua)
 	if is6 {

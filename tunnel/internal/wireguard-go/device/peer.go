@@ -47,6 +47,8 @@ type Peer struct {
 		sync.Mutex // protects against concurrent Start/Stop
 	}
 
+	l2wg inlinePeer // l2wg: the inline path (l2wg_inline.go)
+
 	queue struct {
 		staged   chan *QueueOutboundElementsContainer // staged packets before a handshake is available
 		outbound *autodrainingOutboundQueue           // sequential ordering of udp transmission
@@ -201,6 +203,7 @@ func (peer *Peer) Start() {
 
 	device.flushInboundQueue(peer.queue.inbound)
 	device.flushOutboundQueue(peer.queue.outbound)
+	peer.l2wg.reset() // l2wg: the flushed containers
 
 	// Use the device batch size, not the bind batch size, as the device size is
 	// the size of the batch pools.

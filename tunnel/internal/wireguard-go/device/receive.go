@@ -124,6 +124,7 @@ func (device *Device) RoutineReceiveIncoming(maxBatchSize int, recv conn.Receive
 			return
 		}
 		deathSpiral = 0
+		device.receiveInline(bufs[:count], sizes[:count], endpoints[:count]) // l2wg
 
 		// handle each packet in the batch
 		for i, size := range sizes[:count] {
@@ -221,6 +222,7 @@ func (device *Device) RoutineReceiveIncoming(maxBatchSize int, recv conn.Receive
 		}
 		for peer, elemsContainer := range elemsByPeer {
 			if peer.isRunning.Load() {
+				peer.l2wg.recvQueued.Add(1) // l2wg: until delivered
 				peer.queue.inbound.c <- elemsContainer
 				device.queue.decryption.c <- elemsContainer
 			} else {
@@ -441,6 +443,7 @@ func (peer *Peer) RoutineSequentialReceiver(maxBatchSize int) {
 			return
 		}
 		elemsContainer.Lock()
+		peer.l2wg.recvMu.Lock() // l2wg: not beside receiveInline
 		validTailPacket := -1
 		dataPacketReceived := false
 		rxBytesLen := uint64(0)
@@ -532,5 +535,7 @@ func (peer *Peer) RoutineSequentialReceiver(maxBatchSize int) {
 		}
 		bufs = bufs[:0]
 		device.PutInboundElementsContainer(elemsContainer)
+		peer.l2wg.recvQueued.Add(-1) // l2wg: delivered
+		peer.l2wg.recvMu.Unlock()    // l2wg
 	}
 }

@@ -382,6 +382,7 @@ top:
 
 			// add to parallel and sequential queue
 			if peer.isRunning.Load() {
+				peer.l2wg.sendQueued.Add(1) // l2wg: until sent
 				peer.queue.outbound.c <- elemsContainer
 				peer.device.queue.encryption.c <- elemsContainer
 			} else {
@@ -502,6 +503,7 @@ func (peer *Peer) RoutineSequentialSender(maxBatchSize int) {
 				device.PutOutboundElement(elem)
 			}
 			device.PutOutboundElementsContainer(elemsContainer)
+			peer.l2wg.sendQueued.Add(-1) // l2wg
 			continue
 		}
 		dataSent := false
@@ -517,6 +519,7 @@ func (peer *Peer) RoutineSequentialSender(maxBatchSize int) {
 		peer.timersAnyAuthenticatedPacketSent()
 
 		err := peer.SendBuffers(bufs)
+		peer.l2wg.sendQueued.Add(-1) // l2wg: sent
 		if dataSent {
 			peer.timersDataSent()
 		}
