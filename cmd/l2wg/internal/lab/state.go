@@ -197,6 +197,12 @@ func stopRecorded(dir string, recs []*procRecord, timeout time.Duration) int {
 		}
 		if r.alive() {
 			syscall.Kill(r.PID, syscall.SIGKILL)
+			// Gone only once it has exited: a killed process still
+			// runs until the kernel has torn it down (its TAP, its
+			// sockets), and "lab down" then found it alive.
+			for end := time.Now().Add(5 * time.Second); r.alive() && time.Now().Before(end); {
+				time.Sleep(10 * time.Millisecond)
+			}
 		}
 	}
 	return len(live)
