@@ -177,11 +177,21 @@ func deleteNS(name string) error {
 	if _, err := os.Stat(filepath.Join(runDir, name)); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
+	var killed []int
 	if out, err := run("ip", "netns", "pids", name); err == nil {
 		for _, f := range strings.Fields(string(out)) {
 			if pid, err := strconv.Atoi(f); err == nil && pid > 1 && pid != os.Getpid() {
 				syscall.Kill(pid, syscall.SIGKILL)
+				killed = append(killed, pid)
 			}
+		}
+	}
+	// A killed process runs on until the kernel has torn it down: wait
+	// (a little) until each is gone or a zombie, so that a namespace
+	// deleted is one whose processes have ended.
+	for _, pid := range killed {
+		for end := time.Now().Add(2 * time.Second); running(pid) && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	var err error
@@ -192,6 +202,16 @@ func deleteNS(name string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("delete netns %q: %w", name, err)
+}
+
+// running reports whether process pid exists and is not a zombie.
+func running(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(data), ')')
+	return i >= 0 && i+2 < len(data) && data[i+2] != 'Z'
 }
 
 // CleanupStale deletes the namespaces named base + <pid> + "-" ... (the names
